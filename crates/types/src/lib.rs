@@ -1,0 +1,19 @@
+//! Identifiers and naming rules shared by every layer of Pravaha.
+//!
+//! This crate owns the small vocabulary that the wire codec, the storage engine and the controller
+//! must agree on: container ids, segment-name parsing (which name a transaction or transient
+//! segment is routed with) and the stable segment-to-container mapping. It knows nothing of I/O.
+
+mod names;
+
+pub use names::{container_for_segment, primary_segment_name, NameError, SegmentName};
+
+/// The id of a segment container: the unit of ownership, recovery and load balancing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ContainerId(pub u32);
+
+impl std::fmt::Display for ContainerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
