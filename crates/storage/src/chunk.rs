@@ -62,7 +62,7 @@ pub struct ChunkError {
     pub operation: &'static str,
     pub path: String,
     #[source]
-    pub source: opendal::Error,
+    pub source: Box<opendal::Error>,
 }
 
 /// Handle to the chunk store; cheap to clone.
@@ -80,7 +80,7 @@ impl ChunkStore {
                 kind: ChunkErrorKind::Config,
                 operation: "open",
                 path: config.scheme.clone(),
-                source,
+                source: Box::new(source),
             })?;
         Ok(Self { operator })
     }
@@ -140,7 +140,7 @@ fn error(operation: &'static str, path: &str, source: opendal::Error) -> ChunkEr
         kind,
         operation,
         path: path.to_owned(),
-        source,
+        source: Box::new(source),
     }
 }
 

@@ -88,7 +88,7 @@ impl<'a> Reader<'a> {
         match self.u8()? {
             0 => Ok(false),
             1 => Ok(true),
-            other => Err(self.invalid_at(at, format!("boolean byte {other}"))),
+            other => Err(Self::invalid_at(at, format!("boolean byte {other}"))),
         }
     }
 
@@ -102,7 +102,7 @@ impl<'a> Reader<'a> {
     pub fn string(&mut self) -> Result<String, DecodeError> {
         let at = self.offset;
         let raw = self.bytes()?;
-        String::from_utf8(raw.to_vec()).map_err(|_| self.invalid_at(at, "string is not UTF-8"))
+        String::from_utf8(raw.to_vec()).map_err(|_| Self::invalid_at(at, "string is not UTF-8"))
     }
 
     /// A u32 element count, refused when even one byte per element could not fit in the input;
@@ -111,16 +111,19 @@ impl<'a> Reader<'a> {
         let at = self.offset;
         let count = self.u32()? as usize;
         if count > self.remaining() {
-            return Err(self.invalid_at(at, format!("count {count} exceeds the input")));
+            return Err(Self::invalid_at(
+                at,
+                format!("count {count} exceeds the input"),
+            ));
         }
         Ok(count)
     }
 
     pub fn invalid(&self, reason: impl Into<String>) -> DecodeError {
-        self.invalid_at(self.offset, reason)
+        Self::invalid_at(self.offset, reason)
     }
 
-    fn invalid_at(&self, offset: usize, reason: impl Into<String>) -> DecodeError {
+    fn invalid_at(offset: usize, reason: impl Into<String>) -> DecodeError {
         DecodeError::Invalid {
             offset,
             reason: reason.into(),

@@ -9,7 +9,13 @@
 //! - [`sim`]: a simulated log device that tears writes, loses unsynced data and flips bits, used
 //!   by deterministic simulation tests.
 #![deny(clippy::pedantic)]
-#![allow(clippy::module_name_repetitions, clippy::missing_errors_doc)]
+#![allow(
+    clippy::module_name_repetitions,
+    clippy::missing_errors_doc,
+    clippy::must_use_candidate,
+    clippy::doc_markdown,
+    clippy::missing_panics_doc
+)]
 
 pub mod chunk;
 pub mod codec;

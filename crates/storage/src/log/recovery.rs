@@ -20,9 +20,10 @@ pub(super) struct Recovered {
 pub(super) fn recover(device: &mut dyn LogDevice) -> Result<Recovered, LogError> {
     let mut names: Vec<(u64, String)> = Vec::new();
     for name in device.list()? {
-        match parse_file_name(&name) {
-            Some(first_sequence) => names.push((first_sequence, name)),
-            None => warn!(file = %name, "ignoring a file that is not a log file"),
+        if let Some(first_sequence) = parse_file_name(&name) {
+            names.push((first_sequence, name));
+        } else {
+            warn!(file = %name, "ignoring a file that is not a log file");
         }
     }
     names.sort();

@@ -1,0 +1,201 @@
+//! The Tier-2 writer: a background task that moves committed data from the cache into chunks
+//! and deletes chunks that nothing references any more.
+//!
+//! Each round it asks the container for work ([`select_work`]), writes each chunk, and reports
+//! it; the container records a `Stored` operation, after which the data may leave the cache and
+//! the log. A chunk the container refuses (its segment changed meanwhile) is deleted again.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use pravaha_storage::chunk::ChunkStore;
+use pravaha_types::ContainerId;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tracing::warn;
+
+use super::read_index::ReadIndex;
+use super::{Command, ContainerConfig};
+use crate::state::{ChunkRef, ContainerState, SegmentId};
+
+pub(crate) enum WriterRequest {
+    Work {
+        reply: oneshot::Sender<Work>,
+    },
+    Stored {
+        id: SegmentId,
+        offset: u64,
+        chunk: ChunkRef,
+        reply: oneshot::Sender<bool>,
+    },
+}
+
+/// One chunk to write: `parts` hold the segment's bytes from `offset`.
+pub(crate) struct Job {
+    id: SegmentId,
+    offset: u64,
+    chunk_name: String,
+    parts: Vec<Bytes>,
+}
+
+#[derive(Default)]
+pub(crate) struct Work {
+    jobs: Vec<Job>,
+    garbage: Vec<String>,
+}
+
+/// The Tier-2 name of the chunk of segment `id` starting at segment offset `offset`.
+pub fn chunk_name(container: ContainerId, id: SegmentId, offset: u64) -> String {
+    format!("{}{id:016x}/{offset:020}", container_prefix(container))
+}
+
+/// Every chunk of a container lives under this prefix.
+pub fn container_prefix(container: ContainerId) -> String {
+    format!("container-{:04}/", container.0)
+}
+
+pub(super) fn spawn(
+    container: ContainerId,
+    commands: mpsc::WeakSender<Command>,
+    chunks: ChunkStore,
+    interval: Duration,
+) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(interval).await;
+            let Some(commands) = commands.upgrade() else {
+                return;
+            };
+            let (reply, work) = oneshot::channel();
+            let request = Command::Storage(WriterRequest::Work { reply });
+            if commands.send(request).await.is_err() {
+                return;
+            }
+            let Ok(work) = work.await else {
+                return;
+            };
+            run_round(container, &commands, &chunks, work).await;
+        }
+    });
+}
+
+async fn run_round(
+    container: ContainerId,
+    commands: &mpsc::Sender<Command>,
+    chunks: &ChunkStore,
+    work: Work,
+) {
+    for name in work.garbage {
+        if let Err(error) = chunks.delete(&name).await {
+            // Left for the orphan sweep at the next recovery.
+            warn!(%container, chunk = %name, %error, "failed to delete an unreferenced chunk");
+        }
+    }
+    for job in work.jobs {
+        let length: u64 = job.parts.iter().map(|p| p.len() as u64).sum();
+        if let Err(error) = chunks.write(&job.chunk_name, job.parts).await {
+            warn!(%container, chunk = %job.chunk_name, %error, "failed to write a chunk; will retry");
+            return;
+        }
+        let chunk = ChunkRef {
+            name: job.chunk_name.clone(),
+            chunk_offset: 0,
+            length,
+        };
+        let (reply, accepted) = oneshot::channel();
+        let request = WriterRequest::Stored {
+            id: job.id,
+            offset: job.offset,
+            chunk,
+            reply,
+        };
+        if commands.send(Command::Storage(request)).await.is_err() {
+            return;
+        }
+        if !accepted.await.unwrap_or(false) {
+            let _ = chunks.delete(&job.chunk_name).await;
+        }
+    }
+}
+
+/// Picks the data to move to Tier-2: for each segment with unstored data, its first unstored
+/// range, when it is big enough, old enough, sealed, or the container is under pressure.
+pub(super) fn select_work(
+    container: ContainerId,
+    config: &ContainerConfig,
+    accepted: &ContainerState,
+    committed: &ContainerState,
+    cache: &ReadIndex,
+    unstored_total: u64,
+    garbage: Vec<String>,
+) -> Work {
+    let now = Instant::now();
+    let pressure = unstored_total >= config.max_unstored_bytes / 2;
+    let round_limit = config.chunk_target_bytes.saturating_mul(4);
+    let mut work = Work {
+        jobs: Vec::new(),
+        garbage,
+    };
+    let mut round_bytes = 0;
+    let mut candidates: Vec<_> = committed
+        .segments
+        .values()
+        .filter(|s| s.length > s.start_offset)
+        .collect();
+    candidates.sort_by_key(|s| s.id);
+    for segment in candidates {
+        // Ranges come from the accepted state, so that chunks already reported are not redone;
+        // data only from the committed state (the cache holds nothing else).
+        let Some(sequenced) = accepted.get(segment.id) else {
+            continue;
+        };
+        let Some((start, end)) = sequenced.first_unstored_range() else {
+            continue;
+        };
+        let end = end
+            .min(segment.length)
+            .min(start + config.chunk_target_bytes);
+        if end <= start.max(segment.start_offset) {
+            continue;
+        }
+        let old = cache
+            .unstored_since(segment.id)
+            .is_none_or(|since| now.duration_since(since) >= config.chunk_max_age);
+        let full = end - start >= config.chunk_target_bytes;
+        if !(full || old || pressure || segment.sealed) {
+            continue;
+        }
+        let Some(parts) = cache.collect(segment.id, start, end) else {
+            warn!(%container, segment = %segment.name, start, end, "unstored data missing from the cache");
+            continue;
+        };
+        work.jobs.push(Job {
+            id: segment.id,
+            offset: start,
+            chunk_name: chunk_name(container, segment.id, start),
+            parts,
+        });
+        round_bytes += end - start;
+        if round_bytes >= round_limit {
+            break;
+        }
+    }
+    work
+}
+
+/// Whether a reported chunk still fits its segment: the segment exists, the range is sequenced,
+/// not yet stored, and not entirely truncated away.
+pub(super) fn stored_is_valid(
+    accepted: &ContainerState,
+    id: SegmentId,
+    offset: u64,
+    chunk: &ChunkRef,
+) -> bool {
+    let Some(segment) = accepted.get(id) else {
+        return false;
+    };
+    let end = offset + chunk.length;
+    let overlaps =
+        segment.chunk_at(offset).is_some() || segment.chunks.range(offset..end).next().is_some();
+    chunk.length > 0 && end <= segment.length && end > segment.start_offset && !overlaps
+}

@@ -1,0 +1,799 @@
+//! The container task: sequencing, group-committed logging, committing, reads, back pressure,
+//! checkpoints and log truncation.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use pravaha_storage::chunk::ChunkStore;
+use pravaha_storage::log::{LogCompletion, LogDevice, LogWriter};
+use pravaha_types::ContainerId;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{debug, error, info};
+
+use super::read_index::ReadIndex;
+use super::storage_writer::{self, WriterRequest};
+use super::{recovery, sequencer, Command, ContainerConfig, ContainerStats, ReadPlan, SegmentInfo};
+use crate::error::SegmentError;
+use crate::operation_codec;
+use crate::state::{ContainerState, Operation, SegmentMeta};
+use crate::Clock;
+
+/// Depth of a container's request queue; senders wait when it is full.
+const COMMAND_QUEUE_DEPTH: usize = 1024;
+
+type Done = Box<dyn FnOnce(Result<(), SegmentError>) + Send>;
+
+/// An operation sent to the log and not yet durable, with what to do once it is.
+struct Pending {
+    sequence: u64,
+    operation: Option<Operation>,
+    bytes: u64,
+    done: Vec<Done>,
+}
+
+pub(super) struct Container {
+    id: ContainerId,
+    config: ContainerConfig,
+    clock: Arc<dyn Clock>,
+    /// Everything sequenced, durable or not: requests are validated against it.
+    accepted: ContainerState,
+    /// Everything durable: reads see it.
+    committed: ContainerState,
+    cache: ReadIndex,
+    log: LogWriter,
+    next_sequence: u64,
+    pending: VecDeque<Pending>,
+    in_flight_bytes: u64,
+    /// Mutating requests waiting for back pressure to ease, in arrival order.
+    throttled: VecDeque<Command>,
+    throttled_total: u64,
+    /// Committed bytes not yet in Tier-2.
+    unstored_bytes: u64,
+    log_bytes: u64,
+    bytes_since_checkpoint: u64,
+    checkpoint_in_flight: bool,
+    /// Durable checkpoints still in the log, oldest first.
+    checkpoints: VecDeque<u64>,
+    truncated_before: u64,
+    /// Tier-2 chunks no longer referenced, for the writer to delete.
+    garbage: Vec<String>,
+    failed: Option<SegmentError>,
+}
+
+pub(super) async fn start(
+    id: ContainerId,
+    config: ContainerConfig,
+    device: Box<dyn LogDevice>,
+    chunks: ChunkStore,
+    clock: Arc<dyn Clock>,
+) -> Result<mpsc::Sender<Command>, SegmentError> {
+    let recovered = recovery::recover(id, &config, device, &chunks).await?;
+    let log_bytes = recovered.log.size_bytes();
+    let (log, completions) = LogWriter::start(recovered.log);
+    let (commands, requests) = mpsc::channel(COMMAND_QUEUE_DEPTH);
+    let unstored_bytes = recovered
+        .state
+        .segments
+        .values()
+        .map(SegmentMeta::unstored_bytes)
+        .sum();
+    let container = Container {
+        id,
+        clock,
+        accepted: recovered.state.clone(),
+        committed: recovered.state,
+        cache: recovered.cache,
+        log,
+        next_sequence: recovered.next_sequence,
+        pending: VecDeque::new(),
+        in_flight_bytes: 0,
+        throttled: VecDeque::new(),
+        throttled_total: 0,
+        unstored_bytes,
+        log_bytes,
+        bytes_since_checkpoint: recovered.bytes_since_checkpoint,
+        checkpoint_in_flight: false,
+        truncated_before: recovered.checkpoints.front().copied().unwrap_or(0),
+        checkpoints: recovered.checkpoints,
+        garbage: Vec::new(),
+        failed: None,
+        config,
+    };
+    info!(container = %id, segments = container.committed.segments.len(), "container started");
+    storage_writer::spawn(
+        id,
+        commands.downgrade(),
+        chunks,
+        container.config.flush_interval,
+    );
+    tokio::spawn(container.run(requests, completions));
+    Ok(commands)
+}
+
+impl Container {
+    async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<Command>,
+        mut completions: mpsc::UnboundedReceiver<LogCompletion>,
+    ) {
+        loop {
+            tokio::select! {
+                biased;
+                completion = completions.recv() => match completion {
+                    Some(completion) => self.on_log(completion),
+                    None => self.fail(SegmentError::ContainerNotReady(self.id.0)),
+                },
+                request = requests.recv() => match request {
+                    Some(request) => self.on_request(request),
+                    None => break,
+                },
+            }
+        }
+        // Every handle is gone: finish what is in flight, then stop.
+        while !self.pending.is_empty() && self.failed.is_none() {
+            match completions.recv().await {
+                Some(completion) => self.on_log(completion),
+                None => break,
+            }
+        }
+        debug!(container = %self.id, "container stopped");
+    }
+
+    fn fail(&mut self, error: SegmentError) {
+        if self.failed.is_none() {
+            error!(container = %self.id, %error, "container failed; it must be restarted to recover");
+        }
+        self.failed = Some(error.clone());
+        for pending in self.pending.drain(..) {
+            for done in pending.done {
+                done(Err(error.clone()));
+            }
+        }
+        for request in std::mem::take(&mut self.throttled) {
+            reject(request, &error);
+        }
+    }
+
+    fn on_request(&mut self, request: Command) {
+        if let Some(error) = &self.failed {
+            reject(request, error);
+            return;
+        }
+        if is_mutating(&request) && self.should_throttle() {
+            self.throttled_total += 1;
+            self.throttled.push_back(request);
+            return;
+        }
+        self.dispatch(request);
+    }
+
+    fn over_limits(&self) -> bool {
+        self.in_flight_bytes >= self.config.max_in_flight_bytes
+            || self.unstored_bytes >= self.config.max_unstored_bytes
+    }
+
+    fn should_throttle(&self) -> bool {
+        !self.throttled.is_empty() || self.over_limits()
+    }
+
+    fn drain_throttled(&mut self) {
+        while !self.throttled.is_empty() && !self.over_limits() && self.failed.is_none() {
+            let request = self.throttled.pop_front().expect("checked non-empty");
+            self.dispatch(request);
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    fn dispatch(&mut self, request: Command) {
+        let now = self.now_ms();
+        match request {
+            Command::Create {
+                name,
+                kind,
+                attributes,
+                reply,
+            } => {
+                let result = sequencer::create(&self.accepted, &name, kind, &attributes, now);
+                self.submit(result, reply, ());
+            }
+            Command::Delete { name, reply } => {
+                let result = sequencer::delete(&self.accepted, &name);
+                self.submit(result, reply, ());
+            }
+            Command::Append {
+                name,
+                data,
+                conditions,
+                reply,
+            } => {
+                let max = self.config.max_append_bytes;
+                match sequencer::append(&self.accepted, &name, data, conditions, max, now) {
+                    Ok(Some(operation)) => {
+                        let (offset, length) = match &operation {
+                            Operation::Append { offset, data, .. } => {
+                                (*offset, offset + data.len() as u64)
+                            }
+                            _ => unreachable!("the sequencer returns an append"),
+                        };
+                        let outcome = super::AppendOutcome {
+                            offset: Some(offset),
+                            length,
+                        };
+                        self.submit(Ok(operation), reply, outcome);
+                    }
+                    Ok(None) => {
+                        let length =
+                            sequencer::segment(&self.accepted, &name).map_or(0, |s| s.length);
+                        // A duplicate is acknowledged only once what came before it is durable.
+                        let outcome = super::AppendOutcome {
+                            offset: None,
+                            length,
+                        };
+                        self.after_durable(Box::new(move |result| {
+                            let _ = reply.send(result.map(|()| outcome));
+                        }));
+                    }
+                    Err(error) => {
+                        let _ = reply.send(Err(error));
+                    }
+                }
+            }
+            Command::Seal { name, reply } => {
+                let result = sequencer::seal(&self.accepted, &name, now);
+                let length = sequencer::segment(&self.accepted, &name).map_or(0, |s| s.length);
+                self.submit(result, reply, length);
+            }
+            Command::Truncate {
+                name,
+                offset,
+                reply,
+            } => {
+                let result = sequencer::truncate(&self.accepted, &name, offset, now);
+                self.submit(result, reply, ());
+            }
+            Command::Merge {
+                target,
+                source,
+                reply,
+            } => match sequencer::merge(&self.accepted, &target, &source, now) {
+                Ok(operation) => {
+                    self.record(operation);
+                    let target_info = sequencer::segment(&self.accepted, &target).map(info);
+                    let target_info = target_info.expect("the target exists after the merge");
+                    self.after_durable(Box::new(move |result| {
+                        let _ = reply.send(result.map(|()| target_info));
+                    }));
+                }
+                Err(error) => {
+                    let _ = reply.send(Err(error));
+                }
+            },
+            Command::UpdateAttributes {
+                name,
+                updates,
+                reply,
+            } => {
+                let result = sequencer::update_attributes(&self.accepted, &name, &updates, now);
+                self.submit(result, reply, ());
+            }
+            Command::TableUpdate {
+                name,
+                changes,
+                reply,
+            } => {
+                let max = self.config.max_append_bytes;
+                match sequencer::table_update(&self.accepted, &name, &changes, max, now) {
+                    Ok((operation, versions)) => self.submit(Ok(operation), reply, versions),
+                    Err(error) => {
+                        let _ = reply.send(Err(error));
+                    }
+                }
+            }
+            other => self.query(other),
+        }
+    }
+
+    /// Requests that change nothing durable: answered at once from the committed state.
+    fn query(&mut self, request: Command) {
+        match request {
+            Command::Read {
+                name,
+                offset,
+                max_length,
+                reply,
+            } => {
+                let _ = reply.send(self.read(&name, offset, max_length));
+            }
+            Command::Info { name, reply } => {
+                let _ = reply.send(sequencer::segment(&self.committed, &name).map(info));
+            }
+            Command::GetAttributes { name, ids, reply } => {
+                let result = sequencer::segment(&self.committed, &name).map(|segment| {
+                    ids.iter()
+                        .map(|id| segment.attributes.get(id).copied())
+                        .collect()
+                });
+                let _ = reply.send(result);
+            }
+            Command::TableLookup { name, keys, reply } => {
+                let _ = reply.send(self.table_lookup(&name, &keys));
+            }
+            Command::TableScan {
+                name,
+                after,
+                max_keys,
+                reply,
+            } => {
+                let _ = reply.send(self.table_scan(&name, after.as_ref(), max_keys));
+            }
+            Command::CacheFill { id, offset, data } => {
+                if self
+                    .committed
+                    .get(id)
+                    .is_some_and(|s| offset >= s.start_offset)
+                {
+                    self.cache.fill(id, offset, data);
+                    self.evict_if_needed();
+                }
+            }
+            Command::Stats { reply } => {
+                let _ = reply.send(ContainerStats {
+                    segments: self.committed.segments.len(),
+                    cached_bytes: self.cache.cached_bytes(),
+                    unstored_bytes: self.unstored_bytes,
+                    log_bytes: self.log_bytes,
+                    throttled_requests: self.throttled_total,
+                });
+            }
+            Command::Storage(request) => self.on_writer(request),
+            mutating => unreachable!(
+                "mutating requests are dispatched: {}",
+                command_name(&mutating)
+            ),
+        }
+    }
+
+    fn submit<T: Send + 'static>(
+        &mut self,
+        result: Result<Operation, SegmentError>,
+        reply: super::Reply<T>,
+        value: T,
+    ) {
+        match result {
+            Ok(operation) => {
+                self.record(operation);
+                self.after_durable(Box::new(move |result| {
+                    let _ = reply.send(result.map(|()| value));
+                }));
+            }
+            Err(error) => {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
+
+    /// Sequences a validated operation: applies it to the accepted state and queues it for the log.
+    fn record(&mut self, operation: Operation) {
+        self.accepted.apply(&operation);
+        let payload = operation_codec::encode(&operation);
+        let bytes = payload.len() as u64;
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
+        let starts_file = matches!(operation, Operation::Checkpoint(_));
+        if let Err(error) = self.log.append(sequence, payload, starts_file) {
+            self.fail(error.into());
+            return;
+        }
+        self.in_flight_bytes += bytes;
+        self.log_bytes += bytes;
+        self.bytes_since_checkpoint += bytes;
+        self.pending.push_back(Pending {
+            sequence,
+            operation: Some(operation),
+            bytes,
+            done: Vec::new(),
+        });
+    }
+
+    /// Runs `done` once everything sequenced so far is durable.
+    fn after_durable(&mut self, done: Done) {
+        match self.pending.back_mut() {
+            Some(last) => last.done.push(done),
+            None => match &self.failed {
+                Some(error) => done(Err(error.clone())),
+                None => done(Ok(())),
+            },
+        }
+    }
+
+    fn on_log(&mut self, completion: LogCompletion) {
+        match completion {
+            LogCompletion::Durable(up_to) => {
+                while self.pending.front().is_some_and(|p| p.sequence <= up_to) {
+                    let pending = self.pending.pop_front().expect("checked non-empty");
+                    self.in_flight_bytes -= pending.bytes;
+                    if let Some(operation) = pending.operation {
+                        self.commit(pending.sequence, operation);
+                    }
+                    for done in pending.done {
+                        done(Ok(()));
+                    }
+                }
+                self.evict_if_needed();
+                self.drain_throttled();
+                self.maybe_checkpoint();
+            }
+            LogCompletion::Truncated { before, log_bytes } => {
+                self.log_bytes = log_bytes;
+                self.checkpoints.retain(|&checkpoint| checkpoint >= before);
+                debug!(container = %self.id, before, log_bytes, "log truncated");
+            }
+            LogCompletion::Failed(error) => self.fail(SegmentError::Log(error)),
+        }
+    }
+
+    /// Applies a durable operation to the committed state and the cache.
+    fn commit(&mut self, sequence: u64, operation: Operation) {
+        if let Operation::Checkpoint(_) = operation {
+            // Operations commit in order, so the committed state already equals the snapshot.
+            self.checkpoints.push_back(sequence);
+            self.checkpoint_in_flight = false;
+            self.maybe_truncate_log();
+            return;
+        }
+        let now = Instant::now();
+        if let Operation::Append { data, .. } | Operation::TableUpdate { data, .. } = &operation {
+            // The common case, without walking the segment's chunks.
+            self.unstored_bytes += data.len() as u64;
+            apply_committed(
+                &mut self.committed,
+                &mut self.cache,
+                sequence,
+                &operation,
+                now,
+            );
+            return;
+        }
+        let touched = touched_segments(&operation);
+        let unstored = |state: &ContainerState| -> u64 {
+            touched
+                .iter()
+                .filter_map(|id| state.get(*id))
+                .map(SegmentMeta::unstored_bytes)
+                .sum()
+        };
+        let before = unstored(&self.committed);
+        let garbage = apply_committed(
+            &mut self.committed,
+            &mut self.cache,
+            sequence,
+            &operation,
+            now,
+        );
+        self.garbage.extend(garbage);
+        let after = unstored(&self.committed);
+        self.unstored_bytes = (self.unstored_bytes + after).saturating_sub(before);
+        if let Operation::Stored { id, .. } = operation {
+            match self.committed.get(id) {
+                Some(segment) if segment.unstored_bytes() == 0 => self.cache.mark_stored(id),
+                Some(_) => self.cache.restart_unstored_clock(id, now),
+                None => {}
+            }
+            self.maybe_truncate_log();
+        }
+    }
+
+    fn evict_if_needed(&mut self) {
+        let budget = self.config.cache_budget_bytes;
+        let cached = self.cache.cached_bytes();
+        let evictable = cached.saturating_sub(self.unstored_bytes);
+        if cached > budget && evictable >= budget / 10 {
+            self.cache.evict(&self.committed, budget / 10 * 9);
+        }
+    }
+
+    fn maybe_checkpoint(&mut self) {
+        if self.bytes_since_checkpoint >= self.config.checkpoint_log_bytes
+            && !self.checkpoint_in_flight
+        {
+            self.checkpoint_in_flight = true;
+            self.bytes_since_checkpoint = 0;
+            self.record(Operation::Checkpoint(Box::new(self.accepted.clone())));
+        }
+    }
+
+    /// Drops log files that only hold what a later checkpoint and Tier-2 already cover.
+    fn maybe_truncate_log(&mut self) {
+        let durable_end = self
+            .pending
+            .front()
+            .map_or(self.next_sequence, |p| p.sequence);
+        let needed_from = self
+            .cache
+            .oldest_unstored_sequence(&self.committed)
+            .unwrap_or(durable_end);
+        let Some(&checkpoint) = self.checkpoints.iter().rev().find(|&&c| c <= needed_from) else {
+            return;
+        };
+        if checkpoint > self.truncated_before {
+            self.truncated_before = checkpoint;
+            if let Err(error) = self.log.truncate_before(checkpoint) {
+                self.fail(error.into());
+            }
+        }
+    }
+
+    fn read(
+        &mut self,
+        name: &str,
+        offset: u64,
+        max_length: usize,
+    ) -> Result<ReadPlan, SegmentError> {
+        let segment = sequencer::segment(&self.committed, name)?;
+        if offset < segment.start_offset {
+            return Err(SegmentError::Truncated {
+                segment: name.to_owned(),
+                offset,
+                start_offset: segment.start_offset,
+            });
+        }
+        if offset > segment.length {
+            return Err(SegmentError::BadOffset {
+                segment: name.to_owned(),
+                expected: segment.length,
+                given: offset,
+            });
+        }
+        if offset == segment.length {
+            if segment.sealed {
+                return Ok(ReadPlan::EndOfSegment);
+            }
+            return Ok(ReadPlan::Wait(self.cache.wait(segment.id)));
+        }
+        let available = usize::try_from(segment.length - offset).unwrap_or(usize::MAX);
+        let length = max_length.min(available);
+        if let Some(data) = self.cache.read(segment.id, offset, length) {
+            return Ok(ReadPlan::Data(data));
+        }
+        let Some((start, chunk)) = segment.chunk_at(offset) else {
+            return Err(SegmentError::Corrupt(format!(
+                "{name}: offset {offset} is neither cached nor in Tier-2"
+            )));
+        };
+        let within = offset - start;
+        let want = (length as u64).max(self.config.read_ahead_bytes);
+        let end = chunk.length.min(within + want);
+        Ok(ReadPlan::Storage {
+            id: segment.id,
+            chunk: chunk.name.clone(),
+            chunk_range: chunk.chunk_offset + within..chunk.chunk_offset + end,
+        })
+    }
+
+    fn table_lookup(
+        &self,
+        name: &str,
+        keys: &[bytes::Bytes],
+    ) -> Result<Vec<Option<super::KeyLocation>>, SegmentError> {
+        let segment = table_segment(&self.committed, name)?;
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let slot = segment.table.get(key)?;
+                Some((
+                    slot.version,
+                    slot.value_offset(key.len()),
+                    slot.value_length,
+                ))
+            })
+            .collect())
+    }
+
+    fn table_scan(
+        &self,
+        name: &str,
+        after: Option<&bytes::Bytes>,
+        max_keys: usize,
+    ) -> Result<Vec<(bytes::Bytes, u64, u64, u32)>, SegmentError> {
+        use std::ops::Bound;
+        let segment = table_segment(&self.committed, name)?;
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(segment
+            .table
+            .range::<bytes::Bytes, _>((lower, Bound::Unbounded))
+            .take(max_keys)
+            .map(|(key, slot)| {
+                (
+                    key.clone(),
+                    slot.version,
+                    slot.value_offset(key.len()),
+                    slot.value_length,
+                )
+            })
+            .collect())
+    }
+
+    fn on_writer(&mut self, request: WriterRequest) {
+        match request {
+            WriterRequest::Work { reply } => {
+                let work = storage_writer::select_work(
+                    self.id,
+                    &self.config,
+                    &self.accepted,
+                    &self.committed,
+                    &self.cache,
+                    self.unstored_bytes,
+                    std::mem::take(&mut self.garbage),
+                );
+                let _ = reply.send(work);
+            }
+            WriterRequest::Stored {
+                id,
+                offset,
+                chunk,
+                reply,
+            } => {
+                let accepted = storage_writer::stored_is_valid(&self.accepted, id, offset, &chunk);
+                if accepted && self.failed.is_none() {
+                    self.record(Operation::Stored { id, offset, chunk });
+                }
+                let _ = reply.send(accepted);
+            }
+        }
+    }
+}
+
+/// Applies a durable operation to a state and its cache; shared by commits and recovery.
+/// Returns the Tier-2 chunks the operation made unreachable.
+pub(super) fn apply_committed(
+    state: &mut ContainerState,
+    cache: &mut ReadIndex,
+    sequence: u64,
+    operation: &Operation,
+    now: Instant,
+) -> Vec<String> {
+    let garbage = state.apply(operation);
+    match operation {
+        Operation::Append {
+            id, offset, data, ..
+        }
+        | Operation::TableUpdate {
+            id, offset, data, ..
+        } => {
+            cache.append(*id, *offset, data.clone(), sequence, now);
+        }
+        Operation::Seal { id, .. } => cache.notify(*id),
+        Operation::Truncate { id, .. } => {
+            let start = state.get(*id).map_or(0, |s| s.start_offset);
+            cache.truncate(*id, start);
+        }
+        Operation::Merge {
+            target,
+            source,
+            target_offset,
+            ..
+        } => cache.merge(*target, *source, *target_offset),
+        Operation::Delete { id } => cache.remove(*id),
+        Operation::Checkpoint(_)
+        | Operation::CreateSegment { .. }
+        | Operation::UpdateAttributes { .. }
+        | Operation::Stored { .. } => {}
+    }
+    garbage
+}
+
+fn touched_segments(operation: &Operation) -> Vec<u64> {
+    match operation {
+        Operation::Checkpoint(_) => Vec::new(),
+        Operation::Merge { target, source, .. } => vec![*target, *source],
+        Operation::CreateSegment { id, .. }
+        | Operation::Append { id, .. }
+        | Operation::Seal { id, .. }
+        | Operation::Truncate { id, .. }
+        | Operation::Delete { id }
+        | Operation::UpdateAttributes { id, .. }
+        | Operation::TableUpdate { id, .. }
+        | Operation::Stored { id, .. } => vec![*id],
+    }
+}
+
+fn table_segment<'a>(
+    state: &'a ContainerState,
+    name: &str,
+) -> Result<&'a SegmentMeta, SegmentError> {
+    let segment = sequencer::segment(state, name)?;
+    if segment.kind != crate::state::SegmentKind::Table {
+        return Err(SegmentError::WrongSegmentKind {
+            segment: name.to_owned(),
+            actual: segment.kind.name(),
+            needed: "table",
+        });
+    }
+    Ok(segment)
+}
+
+pub(super) fn info(segment: &SegmentMeta) -> SegmentInfo {
+    SegmentInfo {
+        name: segment.name.clone(),
+        kind: segment.kind,
+        length: segment.length,
+        start_offset: segment.start_offset,
+        sealed: segment.sealed,
+        last_modified_ms: segment.last_modified_ms,
+        unstored_bytes: segment.unstored_bytes(),
+    }
+}
+
+fn is_mutating(request: &Command) -> bool {
+    matches!(
+        request,
+        Command::Create { .. }
+            | Command::Delete { .. }
+            | Command::Append { .. }
+            | Command::Seal { .. }
+            | Command::Truncate { .. }
+            | Command::Merge { .. }
+            | Command::UpdateAttributes { .. }
+            | Command::TableUpdate { .. }
+    )
+}
+
+fn command_name(request: &Command) -> &'static str {
+    match request {
+        Command::Create { .. } => "create",
+        Command::Delete { .. } => "delete",
+        Command::Append { .. } => "append",
+        Command::Seal { .. } => "seal",
+        Command::Truncate { .. } => "truncate",
+        Command::Merge { .. } => "merge",
+        Command::UpdateAttributes { .. } => "update attributes",
+        Command::TableUpdate { .. } => "table update",
+        _ => "query",
+    }
+}
+
+/// Answers a request with `error` without doing it.
+fn reject(request: Command, error: &SegmentError) {
+    let error = error.clone();
+    match request {
+        Command::Create { reply, .. }
+        | Command::Delete { reply, .. }
+        | Command::Truncate { reply, .. }
+        | Command::UpdateAttributes { reply, .. } => {
+            let _ = reply.send(Err(error));
+        }
+        Command::Append { reply, .. } => {
+            let _ = reply.send(Err(error));
+        }
+        Command::Seal { reply, .. } => {
+            let _ = reply.send(Err(error));
+        }
+        Command::Merge { reply, .. } | Command::Info { reply, .. } => {
+            let _ = reply.send(Err(error));
+        }
+        Command::TableUpdate { reply, .. } => {
+            let _ = reply.send(Err(error));
+        }
+        Command::Read { reply, .. } => {
+            let _ = reply.send(Err(error));
+        }
+        Command::GetAttributes { reply, .. } => {
+            let _ = reply.send(Err(error));
+        }
+        Command::TableLookup { reply, .. } => {
+            let _ = reply.send(Err(error));
+        }
+        Command::TableScan { reply, .. } => {
+            let _ = reply.send(Err(error));
+        }
+        Command::Stats { .. } | Command::CacheFill { .. } => {}
+        Command::Storage(WriterRequest::Work { .. }) => {}
+        Command::Storage(WriterRequest::Stored { reply, .. }) => {
+            let _ = reply.send(false);
+        }
+    }
+}

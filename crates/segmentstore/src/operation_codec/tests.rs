@@ -1,0 +1,226 @@
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use proptest::prelude::*;
+
+use super::*;
+use crate::state::{ChunkRef, ContainerState, Operation, SegmentKind, SegmentMeta, TableSlot};
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn golden_append_v1() {
+    let operation = Operation::Append {
+        id: 5,
+        offset: 16,
+        data: Bytes::from_static(b"hi"),
+        attributes: vec![(0x0102, -1)],
+        time_ms: 1000,
+    };
+    let encoded = encode(&operation);
+    assert_eq!(
+        hex(&encoded),
+        concat!(
+            "01",               // operation format version 1
+            "03",               // kind: append
+            "0500000000000000", // segment id 5
+            "1000000000000000", // offset 16
+            "02000000",
+            "6869",                             // data "hi"
+            "01000000",                         // one attribute
+            "02010000000000000000000000000000", // attribute id 0x0102 (u128 LE)
+            "ffffffffffffffff",                 // value -1
+            "e803000000000000",                 // time 1000 ms
+        )
+    );
+    assert_eq!(decode(&encoded).unwrap(), operation);
+}
+
+#[test]
+fn golden_checkpoint_v1() {
+    let mut state = ContainerState {
+        next_segment_id: 2,
+        ..ContainerState::default()
+    };
+    let segment = SegmentMeta {
+        id: 1,
+        name: "s".into(),
+        kind: SegmentKind::Table,
+        length: 30,
+        start_offset: 0,
+        sealed: false,
+        last_modified_ms: 7,
+        attributes: BTreeMap::new(),
+        chunks: BTreeMap::from([(
+            0,
+            ChunkRef {
+                name: "c".into(),
+                chunk_offset: 0,
+                length: 20,
+            },
+        )]),
+        table: BTreeMap::from([(
+            Bytes::from_static(b"k"),
+            TableSlot {
+                version: 20,
+                value_length: 3,
+            },
+        )]),
+    };
+    state.names.insert("s".into(), 1);
+    state.segments.insert(1, segment);
+    let encoded = encode(&Operation::Checkpoint(Box::new(state.clone())));
+    assert_eq!(
+        hex(&encoded),
+        concat!(
+            "01",
+            "01",               // version 1, kind: checkpoint
+            "0200000000000000", // next segment id 2
+            "01000000",         // one segment
+            "0100000000000000", // id 1
+            "01000000",
+            "73",               // name "s"
+            "01",               // kind: table
+            "1e00000000000000", // length 30
+            "0000000000000000", // start offset 0
+            "00",               // not sealed
+            "0700000000000000", // last modified 7 ms
+            "00000000",         // no attributes
+            "01000000",         // one chunk
+            "0000000000000000", // at segment offset 0
+            "01000000",
+            "63",               // chunk name "c"
+            "0000000000000000", // chunk offset 0
+            "1400000000000000", // length 20
+            "01000000",         // one table key
+            "01000000",
+            "6b",               // key "k"
+            "1400000000000000", // version 20
+            "03000000",         // value length 3
+        )
+    );
+    assert_eq!(
+        decode(&encoded).unwrap(),
+        Operation::Checkpoint(Box::new(state))
+    );
+}
+
+#[test]
+fn every_truncation_fails_cleanly() {
+    let encoded = encode(&Operation::Merge {
+        target: 1,
+        source: 2,
+        target_offset: 3,
+        time_ms: 4,
+    });
+    for cut in 0..encoded.len() {
+        assert!(decode(&encoded[..cut]).is_err(), "cut at {cut}");
+    }
+}
+
+fn operations() -> impl Strategy<Value = Operation> {
+    let bytes = proptest::collection::vec(any::<u8>(), 0..32).prop_map(Bytes::from);
+    let attributes = proptest::collection::vec((any::<u128>(), any::<i64>()), 0..3);
+    prop_oneof![
+        (
+            any::<u64>(),
+            "[a-z/#.0-9]{1,20}",
+            any::<bool>(),
+            attributes.clone(),
+            any::<u64>()
+        )
+            .prop_map(
+                |(id, name, table, attributes, time_ms)| Operation::CreateSegment {
+                    id,
+                    name,
+                    kind: if table {
+                        SegmentKind::Table
+                    } else {
+                        SegmentKind::Stream
+                    },
+                    attributes,
+                    time_ms,
+                }
+            ),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            bytes.clone(),
+            attributes.clone(),
+            any::<u64>()
+        )
+            .prop_map(
+                |(id, offset, data, attributes, time_ms)| Operation::Append {
+                    id,
+                    offset,
+                    data,
+                    attributes,
+                    time_ms
+                }
+            ),
+        (any::<u64>(), any::<u64>()).prop_map(|(id, time_ms)| Operation::Seal { id, time_ms }),
+        (any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(id, offset, time_ms)| {
+            Operation::Truncate {
+                id,
+                offset,
+                time_ms,
+            }
+        }),
+        (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()).prop_map(
+            |(target, source, target_offset, time_ms)| Operation::Merge {
+                target,
+                source,
+                target_offset,
+                time_ms
+            }
+        ),
+        any::<u64>().prop_map(|id| Operation::Delete { id }),
+        (any::<u64>(), attributes, any::<u64>()).prop_map(|(id, values, time_ms)| {
+            Operation::UpdateAttributes {
+                id,
+                values,
+                time_ms,
+            }
+        }),
+        (any::<u64>(), any::<u64>(), bytes, any::<u64>()).prop_map(
+            |(id, offset, data, time_ms)| Operation::TableUpdate {
+                id,
+                offset,
+                data,
+                time_ms
+            }
+        ),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            "[a-z0-9/]{1,30}",
+            any::<u64>(),
+            any::<u64>()
+        )
+            .prop_map(|(id, offset, name, chunk_offset, length)| {
+                Operation::Stored {
+                    id,
+                    offset,
+                    chunk: ChunkRef {
+                        name,
+                        chunk_offset,
+                        length,
+                    },
+                }
+            }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn operations_round_trip(operation in operations()) {
+        prop_assert_eq!(decode(&encode(&operation)).unwrap(), operation);
+    }
+
+    #[test]
+    fn garbage_never_panics(input in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let _ = decode(&input);
+    }
+}

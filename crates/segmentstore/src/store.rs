@@ -1,0 +1,100 @@
+//! A segment store: a fixed number of containers on one data directory, each segment routed to
+//! its container by the stable hash of its name.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use pravaha_storage::chunk::{ChunkStore, ChunkStoreConfig};
+use pravaha_storage::log::FileLogDevice;
+use pravaha_types::{container_for_segment, ContainerId};
+
+use crate::container::{ContainerConfig, ContainerHandle};
+use crate::error::SegmentError;
+use crate::{Clock, SystemClock};
+
+/// Where a segment store keeps its data, and how.
+#[derive(Debug, Clone)]
+pub struct SegmentStoreConfig {
+    /// Tier-1 logs live in `<data_dir>/log/container-<id>`.
+    pub data_dir: PathBuf,
+    pub container_count: u32,
+    /// Tier-2; by default the file system under `<data_dir>/tier2`.
+    pub chunk_store: ChunkStoreConfig,
+    pub container: ContainerConfig,
+}
+
+impl SegmentStoreConfig {
+    /// Defaults for a data directory: 4 containers, Tier-2 on the local file system.
+    pub fn new(data_dir: impl AsRef<Path>) -> Self {
+        let data_dir = data_dir.as_ref().to_path_buf();
+        Self {
+            chunk_store: ChunkStoreConfig::filesystem(&data_dir.join("tier2")),
+            data_dir,
+            container_count: 4,
+            container: ContainerConfig::default(),
+        }
+    }
+
+    pub fn log_directory(&self, container: ContainerId) -> PathBuf {
+        self.data_dir
+            .join("log")
+            .join(format!("container-{:04}", container.0))
+    }
+}
+
+/// A running segment store; cheap to clone.
+#[derive(Clone)]
+pub struct SegmentStore {
+    containers: Arc<Vec<ContainerHandle>>,
+}
+
+impl SegmentStore {
+    /// Recovers and starts every container.
+    pub async fn open(config: SegmentStoreConfig) -> Result<Self, SegmentError> {
+        Self::open_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn open_with_clock(
+        config: SegmentStoreConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, SegmentError> {
+        if config.container_count == 0 {
+            return Err(SegmentError::InvalidArgument(
+                "container count must be at least 1".into(),
+            ));
+        }
+        let chunks = ChunkStore::open(&config.chunk_store)?;
+        let mut containers = Vec::with_capacity(config.container_count as usize);
+        for index in 0..config.container_count {
+            let id = ContainerId(index);
+            let device = FileLogDevice::open(config.log_directory(id))
+                .map_err(|error| SegmentError::Log(Arc::new(error.into())))?;
+            let handle = ContainerHandle::start(
+                id,
+                config.container.clone(),
+                Box::new(device),
+                chunks.clone(),
+                clock.clone(),
+            )
+            .await?;
+            containers.push(handle);
+        }
+        Ok(Self {
+            containers: Arc::new(containers),
+        })
+    }
+
+    pub fn container_count(&self) -> u32 {
+        u32::try_from(self.containers.len()).expect("container count is a u32")
+    }
+
+    /// The container that owns `segment`.
+    pub fn container(&self, segment: &str) -> &ContainerHandle {
+        let id = container_for_segment(segment, self.container_count());
+        &self.containers[id.0 as usize]
+    }
+
+    pub fn containers(&self) -> &[ContainerHandle] {
+        &self.containers
+    }
+}
