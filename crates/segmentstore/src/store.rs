@@ -94,6 +94,13 @@ impl SegmentStore {
         &self.containers[id.0 as usize]
     }
 
+    /// Stops every container (see [`ContainerHandle::shutdown`]).
+    pub async fn shutdown(&self) {
+        for container in self.containers.iter() {
+            container.shutdown().await;
+        }
+    }
+
     pub fn containers(&self) -> &[ContainerHandle] {
         &self.containers
     }

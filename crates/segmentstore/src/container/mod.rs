@@ -6,6 +6,7 @@
 //! operation to the log writer, and once the log reports it durable applies it to the
 //! *committed* state, which is what reads and `info` see, and only then replies.
 
+mod command;
 mod read_index;
 mod recovery;
 mod sequencer;
@@ -27,6 +28,7 @@ use crate::state::{AttributeId, SegmentKind};
 use crate::table::{self, RawEntry, TableChange, TableEntry};
 use crate::Clock;
 
+use command::{Command, ReadPlan, Reply};
 pub use sequencer::{AppendConditions, AttributeUpdate};
 
 /// Tunables of a container; every default works for a laptop.
@@ -109,101 +111,6 @@ pub struct ContainerStats {
     pub unstored_bytes: u64,
     pub log_bytes: u64,
     pub throttled_requests: u64,
-}
-
-type Reply<T> = oneshot::Sender<Result<T, SegmentError>>;
-
-/// Where a live table key's value is: (version, value offset, value length).
-pub(crate) type KeyLocation = (u64, u64, u32);
-
-/// Where the data of a read is.
-pub(crate) enum ReadPlan {
-    Data(Bytes),
-    EndOfSegment,
-    Wait(oneshot::Receiver<()>),
-    Storage {
-        id: u64,
-        chunk: String,
-        chunk_range: std::ops::Range<u64>,
-    },
-}
-
-pub(crate) enum Command {
-    Create {
-        name: String,
-        kind: SegmentKind,
-        attributes: Vec<(AttributeId, i64)>,
-        reply: Reply<()>,
-    },
-    Delete {
-        name: String,
-        reply: Reply<()>,
-    },
-    Append {
-        name: String,
-        data: Bytes,
-        conditions: AppendConditions,
-        reply: Reply<AppendOutcome>,
-    },
-    Seal {
-        name: String,
-        reply: Reply<u64>,
-    },
-    Truncate {
-        name: String,
-        offset: u64,
-        reply: Reply<()>,
-    },
-    Merge {
-        target: String,
-        source: String,
-        reply: Reply<SegmentInfo>,
-    },
-    UpdateAttributes {
-        name: String,
-        updates: Vec<AttributeUpdate>,
-        reply: Reply<()>,
-    },
-    TableUpdate {
-        name: String,
-        changes: Vec<TableChange>,
-        reply: Reply<Vec<u64>>,
-    },
-    Read {
-        name: String,
-        offset: u64,
-        max_length: usize,
-        reply: Reply<ReadPlan>,
-    },
-    Info {
-        name: String,
-        reply: Reply<SegmentInfo>,
-    },
-    GetAttributes {
-        name: String,
-        ids: Vec<AttributeId>,
-        reply: Reply<Vec<Option<i64>>>,
-    },
-    TableLookup {
-        name: String,
-        keys: Vec<Bytes>,
-        reply: Reply<Vec<Option<KeyLocation>>>,
-    },
-    TableScan {
-        name: String,
-        after: Option<Bytes>,
-        max_keys: usize,
-        reply: Reply<Vec<(Bytes, u64, u64, u32)>>,
-    },
-    CacheFill {
-        id: u64,
-        offset: u64,
-        data: Bytes,
-    },
-    Stats {
-        reply: oneshot::Sender<ContainerStats>,
-    },
-    Storage(storage_writer::WriterRequest),
 }
 
 /// The entry point to a running container. Cheap to clone; the container stops when every
@@ -569,6 +476,20 @@ impl ContainerHandle {
                     "{name}: table entry at {from_offset} exceeds the limits"
                 )));
             }
+        }
+    }
+
+    /// Stops the container: what was accepted is made durable and answered, later requests
+    /// fail with [`SegmentError::ContainerNotReady`]. Returns once the log is closed.
+    pub async fn shutdown(&self) {
+        let (reply, done) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Shutdown { reply })
+            .await
+            .is_ok()
+        {
+            let _ = done.await;
         }
     }
 

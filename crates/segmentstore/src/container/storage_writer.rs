@@ -14,8 +14,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::warn;
 
+use super::command::Command;
 use super::read_index::ReadIndex;
-use super::{Command, ContainerConfig};
+use super::ContainerConfig;
 use crate::state::{ChunkRef, ContainerState, SegmentId};
 
 pub(crate) enum WriterRequest {
@@ -59,7 +60,7 @@ pub(super) fn spawn(
     commands: mpsc::WeakSender<Command>,
     chunks: ChunkStore,
     interval: Duration,
-) {
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(interval).await;
@@ -76,7 +77,7 @@ pub(super) fn spawn(
             };
             run_round(container, &commands, &chunks, work).await;
         }
-    });
+    })
 }
 
 async fn run_round(

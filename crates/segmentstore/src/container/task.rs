@@ -11,9 +11,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, error, info};
 
+use super::command::{command_name, is_mutating, reject, Command, KeyLocation, ReadPlan, Reply};
 use super::read_index::ReadIndex;
 use super::storage_writer::{self, WriterRequest};
-use super::{recovery, sequencer, Command, ContainerConfig, ContainerStats, ReadPlan, SegmentInfo};
+use super::{recovery, sequencer, ContainerConfig, ContainerStats, SegmentInfo};
 use crate::error::SegmentError;
 use crate::operation_codec;
 use crate::state::{ContainerState, Operation, SegmentMeta};
@@ -59,6 +60,7 @@ pub(super) struct Container {
     /// Tier-2 chunks no longer referenced, for the writer to delete.
     garbage: Vec<String>,
     failed: Option<SegmentError>,
+    storage_writer: Option<tokio::task::JoinHandle<()>>,
 }
 
 pub(super) async fn start(
@@ -98,6 +100,7 @@ pub(super) async fn start(
         checkpoints: recovered.checkpoints,
         garbage: Vec::new(),
         failed: None,
+        storage_writer: None,
         config,
     };
     info!(container = %id, segments = container.committed.segments.len(), "container started");
@@ -117,6 +120,7 @@ impl Container {
         mut requests: mpsc::Receiver<Command>,
         mut completions: mpsc::UnboundedReceiver<LogCompletion>,
     ) {
+        let mut shutdown_reply = None;
         loop {
             tokio::select! {
                 biased;
@@ -125,19 +129,39 @@ impl Container {
                     None => self.fail(SegmentError::ContainerNotReady(self.id.0)),
                 },
                 request = requests.recv() => match request {
+                    Some(Command::Shutdown { reply }) => {
+                        shutdown_reply = Some(reply);
+                        break;
+                    }
                     Some(request) => self.on_request(request),
                     None => break,
                 },
             }
         }
-        // Every handle is gone: finish what is in flight, then stop.
+        // Stop taking requests; finish what is in flight, then close the log.
+        requests.close();
+        if let Some(writer) = self.storage_writer.take() {
+            writer.abort();
+            let _ = writer.await;
+        }
+        let stopping = SegmentError::ContainerNotReady(self.id.0);
+        for request in std::mem::take(&mut self.throttled) {
+            reject(request, &stopping);
+        }
         while !self.pending.is_empty() && self.failed.is_none() {
             match completions.recv().await {
                 Some(completion) => self.on_log(completion),
                 None => break,
             }
         }
+        while let Ok(request) = requests.try_recv() {
+            reject(request, &stopping);
+        }
+        self.log.close().await;
         debug!(container = %self.id, "container stopped");
+        if let Some(reply) = shutdown_reply {
+            let _ = reply.send(());
+        }
     }
 
     fn fail(&mut self, error: SegmentError) {
@@ -360,7 +384,7 @@ impl Container {
     fn submit<T: Send + 'static>(
         &mut self,
         result: Result<Operation, SegmentError>,
-        reply: super::Reply<T>,
+        reply: Reply<T>,
         value: T,
     ) {
         match result {
@@ -578,7 +602,7 @@ impl Container {
         &self,
         name: &str,
         keys: &[bytes::Bytes],
-    ) -> Result<Vec<Option<super::KeyLocation>>, SegmentError> {
+    ) -> Result<Vec<Option<KeyLocation>>, SegmentError> {
         let segment = table_segment(&self.committed, name)?;
         Ok(keys
             .iter()
@@ -725,75 +749,5 @@ pub(super) fn info(segment: &SegmentMeta) -> SegmentInfo {
         sealed: segment.sealed,
         last_modified_ms: segment.last_modified_ms,
         unstored_bytes: segment.unstored_bytes(),
-    }
-}
-
-fn is_mutating(request: &Command) -> bool {
-    matches!(
-        request,
-        Command::Create { .. }
-            | Command::Delete { .. }
-            | Command::Append { .. }
-            | Command::Seal { .. }
-            | Command::Truncate { .. }
-            | Command::Merge { .. }
-            | Command::UpdateAttributes { .. }
-            | Command::TableUpdate { .. }
-    )
-}
-
-fn command_name(request: &Command) -> &'static str {
-    match request {
-        Command::Create { .. } => "create",
-        Command::Delete { .. } => "delete",
-        Command::Append { .. } => "append",
-        Command::Seal { .. } => "seal",
-        Command::Truncate { .. } => "truncate",
-        Command::Merge { .. } => "merge",
-        Command::UpdateAttributes { .. } => "update attributes",
-        Command::TableUpdate { .. } => "table update",
-        _ => "query",
-    }
-}
-
-/// Answers a request with `error` without doing it.
-fn reject(request: Command, error: &SegmentError) {
-    let error = error.clone();
-    match request {
-        Command::Create { reply, .. }
-        | Command::Delete { reply, .. }
-        | Command::Truncate { reply, .. }
-        | Command::UpdateAttributes { reply, .. } => {
-            let _ = reply.send(Err(error));
-        }
-        Command::Append { reply, .. } => {
-            let _ = reply.send(Err(error));
-        }
-        Command::Seal { reply, .. } => {
-            let _ = reply.send(Err(error));
-        }
-        Command::Merge { reply, .. } | Command::Info { reply, .. } => {
-            let _ = reply.send(Err(error));
-        }
-        Command::TableUpdate { reply, .. } => {
-            let _ = reply.send(Err(error));
-        }
-        Command::Read { reply, .. } => {
-            let _ = reply.send(Err(error));
-        }
-        Command::GetAttributes { reply, .. } => {
-            let _ = reply.send(Err(error));
-        }
-        Command::TableLookup { reply, .. } => {
-            let _ = reply.send(Err(error));
-        }
-        Command::TableScan { reply, .. } => {
-            let _ = reply.send(Err(error));
-        }
-        Command::Stats { .. } | Command::CacheFill { .. } => {}
-        Command::Storage(WriterRequest::Work { .. }) => {}
-        Command::Storage(WriterRequest::Stored { reply, .. }) => {
-            let _ = reply.send(false);
-        }
     }
 }

@@ -216,7 +216,7 @@ proptest! {
         for (sizes, fate, kept, new_file) in rounds {
             let (mut log, recovered) = open(&disk).unwrap();
             prop_assert_eq!(payloads(&recovered), expected.clone());
-            let records: Vec<Bytes> = sizes.iter().map(|&s| Bytes::from(vec![(s % 251) as u8 + 1; s])).collect();
+            let records: Vec<Bytes> = sizes.iter().map(|&s| Bytes::from(vec![u8::try_from(s % 251).unwrap() + 1; s])).collect();
             log.write(&records, new_file).unwrap();
             expected.extend(records.iter().map(|r| r.to_vec()));
             // Then an unsynced frame that the crash tears.

@@ -36,9 +36,9 @@ pub enum LogCompletion {
 
 /// Handle to a running writer task. Sequence numbers are assigned by the caller and must be
 /// consecutive, starting at the recovered log's next sequence number.
-#[derive(Clone)]
 pub struct LogWriter {
     requests: mpsc::UnboundedSender<Request>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl LogWriter {
@@ -47,8 +47,14 @@ impl LogWriter {
     pub fn start(log: DurableLog) -> (Self, mpsc::UnboundedReceiver<LogCompletion>) {
         let (requests, request_receiver) = mpsc::unbounded_channel();
         let (completions, completion_receiver) = mpsc::unbounded_channel();
-        tokio::spawn(run(log, request_receiver, completions));
-        (Self { requests }, completion_receiver)
+        let task = tokio::spawn(run(log, request_receiver, completions));
+        (Self { requests, task }, completion_receiver)
+    }
+
+    /// Stops the writer once everything queued is written, and waits until its files are closed.
+    pub async fn close(self) {
+        drop(self.requests);
+        let _ = self.task.await;
     }
 
     /// Queues a record. Returns [`LogError::Closed`] when the writer has stopped.

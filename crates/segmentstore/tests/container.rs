@@ -1,0 +1,404 @@
+//! Container behaviour through its public API, on a real log directory and file-system Tier-2.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use pravaha_segmentstore::{
+    AppendConditions, AttributeUpdate, ContainerConfig, ExpectedVersion, SegmentError, SegmentKind,
+    SegmentStore, SegmentStoreConfig, TableChange,
+};
+
+fn config(dir: &std::path::Path) -> SegmentStoreConfig {
+    let mut config = SegmentStoreConfig::new(dir);
+    config.container_count = 2;
+    config.container = ContainerConfig {
+        flush_interval: Duration::from_millis(20),
+        chunk_max_age: Duration::from_millis(50),
+        ..ContainerConfig::default()
+    };
+    config
+}
+
+async fn open(dir: &std::path::Path) -> SegmentStore {
+    SegmentStore::open(config(dir)).await.unwrap()
+}
+
+fn put(key: &str, value: &str, expected: ExpectedVersion) -> TableChange {
+    TableChange {
+        key: Bytes::copy_from_slice(key.as_bytes()),
+        value: Some(Bytes::copy_from_slice(value.as_bytes())),
+        expected,
+    }
+}
+
+#[tokio::test]
+async fn append_read_seal_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let c = store.container("scope/stream/0.#epoch.0");
+    let name = "scope/stream/0.#epoch.0";
+    c.create_segment(name, SegmentKind::Stream, vec![])
+        .await
+        .unwrap();
+    assert!(matches!(
+        c.create_segment(name, SegmentKind::Stream, vec![]).await,
+        Err(SegmentError::AlreadyExists(_))
+    ));
+    let first = c
+        .append(
+            name,
+            Bytes::from_static(b"hello "),
+            AppendConditions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.offset, Some(0));
+    let second = c
+        .append(
+            name,
+            Bytes::from_static(b"world"),
+            AppendConditions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.offset, Some(6));
+    let read = c.read(name, 0, 100, Duration::ZERO).await.unwrap();
+    assert_eq!(read.data, "hello world");
+    // Conditional append on a wrong offset.
+    let wrong = AppendConditions {
+        expected_offset: Some(3),
+        writer: None,
+    };
+    assert!(matches!(
+        c.append(name, Bytes::from_static(b"x"), wrong).await,
+        Err(SegmentError::BadOffset { expected: 11, .. })
+    ));
+    // Tail read times out empty, then sees new data.
+    let tail = c
+        .read(name, 11, 100, Duration::from_millis(20))
+        .await
+        .unwrap();
+    assert!(tail.data.is_empty() && !tail.end_of_segment);
+    let waiting = {
+        let c = c.clone();
+        tokio::spawn(async move { c.read(name, 11, 100, Duration::from_secs(10)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    c.append(name, Bytes::from_static(b"!"), AppendConditions::default())
+        .await
+        .unwrap();
+    assert_eq!(waiting.await.unwrap().unwrap().data, "!");
+    assert!(matches!(
+        c.read(name, 50, 1, Duration::ZERO).await,
+        Err(SegmentError::BadOffset { .. })
+    ));
+    assert_eq!(c.seal(name).await.unwrap(), 12);
+    assert!(matches!(
+        c.append(name, Bytes::from_static(b"x"), AppendConditions::default())
+            .await,
+        Err(SegmentError::Sealed(_))
+    ));
+    assert!(
+        c.read(name, 12, 10, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .end_of_segment
+    );
+    assert!(matches!(
+        c.info("nope").await,
+        Err(SegmentError::NoSuchSegment(_))
+    ));
+    let big = Bytes::from(vec![0u8; (16 << 20) + 1]);
+    c.create_segment("big", SegmentKind::Stream, vec![])
+        .await
+        .unwrap();
+    assert!(matches!(
+        c.append("big", big, AppendConditions::default()).await,
+        Err(SegmentError::TooLarge { .. })
+    ));
+}
+
+#[tokio::test]
+async fn idempotent_appends_and_attributes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let c = store.container("seg");
+    c.create_segment("seg", SegmentKind::Stream, vec![(7, 70)])
+        .await
+        .unwrap();
+    let writer = 0xABCD;
+    for event in 1..=3 {
+        let conditions = AppendConditions {
+            expected_offset: None,
+            writer: Some((writer, event)),
+        };
+        c.append("seg", Bytes::from(format!("e{event}")), conditions)
+            .await
+            .unwrap();
+    }
+    let retry = AppendConditions {
+        expected_offset: None,
+        writer: Some((writer, 2)),
+    };
+    let outcome = c
+        .append("seg", Bytes::from_static(b"e2"), retry)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.offset, None,
+        "a duplicate is acknowledged, not written"
+    );
+    assert_eq!(c.info("seg").await.unwrap().length, 6);
+    assert_eq!(
+        c.get_attributes("seg", vec![writer, 7, 8]).await.unwrap(),
+        vec![Some(3), Some(70), None]
+    );
+    let cas = |expected, value| AttributeUpdate {
+        id: 7,
+        value,
+        expected: Some(expected),
+    };
+    c.update_attributes("seg", vec![cas(Some(70), 71)])
+        .await
+        .unwrap();
+    assert!(matches!(
+        c.update_attributes("seg", vec![cas(Some(70), 72)]).await,
+        Err(SegmentError::AttributeMismatch {
+            actual: Some(71),
+            ..
+        })
+    ));
+    store.shutdown().await;
+    let store = open(dir.path()).await;
+    let c = store.container("seg");
+    assert_eq!(
+        c.get_attributes("seg", vec![writer, 7]).await.unwrap(),
+        vec![Some(3), Some(71)]
+    );
+    let retry = AppendConditions {
+        expected_offset: None,
+        writer: Some((writer, 3)),
+    };
+    assert_eq!(
+        c.append("seg", Bytes::from_static(b"e3"), retry)
+            .await
+            .unwrap()
+            .offset,
+        None
+    );
+}
+
+#[tokio::test]
+async fn truncate_merge_delete_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let target = "s/t/0.#epoch.0";
+    let source = "s/t/0.#epoch.0#transaction.00000000000000010000000000000002";
+    let c = store.container(target);
+    c.create_segment(target, SegmentKind::Stream, vec![])
+        .await
+        .unwrap();
+    c.create_segment(source, SegmentKind::Stream, vec![])
+        .await
+        .unwrap();
+    c.append(
+        target,
+        Bytes::from_static(b"0123456789"),
+        AppendConditions::default(),
+    )
+    .await
+    .unwrap();
+    c.append(
+        source,
+        Bytes::from_static(b"txn"),
+        AppendConditions::default(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        c.merge(target, source).await,
+        Err(SegmentError::NotSealed(_))
+    ));
+    c.seal(source).await.unwrap();
+    let merged = c.merge(target, source).await.unwrap();
+    assert_eq!(merged.length, 13);
+    assert!(matches!(
+        c.info(source).await,
+        Err(SegmentError::NoSuchSegment(_))
+    ));
+    c.truncate(target, 4).await.unwrap();
+    assert!(matches!(
+        c.read(target, 2, 5, Duration::ZERO).await,
+        Err(SegmentError::Truncated {
+            start_offset: 4,
+            ..
+        })
+    ));
+    assert_eq!(
+        c.read(target, 4, 100, Duration::ZERO).await.unwrap().data,
+        "456789txn"
+    );
+    c.create_segment("doomed", SegmentKind::Stream, vec![])
+        .await
+        .unwrap();
+    c.delete_segment("doomed").await.unwrap();
+    store.shutdown().await;
+    let store = open(dir.path()).await;
+    let c = store.container(target);
+    let info = c.info(target).await.unwrap();
+    assert_eq!((info.start_offset, info.length), (4, 13));
+    assert_eq!(c.read_exact(target, 4, 9).await.unwrap(), "456789txn");
+    assert!(matches!(
+        c.info("doomed").await,
+        Err(SegmentError::NoSuchSegment(_))
+    ));
+}
+
+#[tokio::test]
+async fn tables_with_versions_iteration_and_delta() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let t = "scope/_tables/meta";
+    let c = store.container(t);
+    c.create_segment(t, SegmentKind::Table, vec![])
+        .await
+        .unwrap();
+    let versions = c
+        .table_update(
+            t,
+            vec![
+                put("a", "1", ExpectedVersion::NotExists),
+                put("b", "2", ExpectedVersion::NotExists),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(versions[0], 0);
+    let conflict = c
+        .table_update(
+            t,
+            vec![
+                put("c", "3", ExpectedVersion::Any),
+                put("a", "x", ExpectedVersion::NotExists),
+            ],
+        )
+        .await;
+    assert!(matches!(
+        conflict,
+        Err(SegmentError::TableKeyVersionMismatch { .. })
+    ));
+    assert_eq!(
+        c.table_get(t, vec![Bytes::from_static(b"c")])
+            .await
+            .unwrap(),
+        vec![None],
+        "all or nothing"
+    );
+    let updated = c
+        .table_update(
+            t,
+            vec![put("a", "10", ExpectedVersion::Exactly(versions[0]))],
+        )
+        .await
+        .unwrap();
+    let stale = c
+        .table_update(
+            t,
+            vec![put("a", "11", ExpectedVersion::Exactly(versions[0]))],
+        )
+        .await;
+    assert!(matches!(
+        stale,
+        Err(SegmentError::TableKeyVersionMismatch { .. })
+    ));
+    let missing = c
+        .table_update(t, vec![put("zz", "1", ExpectedVersion::Exactly(3))])
+        .await;
+    assert!(matches!(
+        missing,
+        Err(SegmentError::TableKeyDoesNotExist(_))
+    ));
+    let removal = TableChange {
+        key: Bytes::from_static(b"b"),
+        value: None,
+        expected: ExpectedVersion::Exactly(versions[1]),
+    };
+    c.table_update(t, vec![removal]).await.unwrap();
+    for key in ["k1", "k2", "k3", "k4"] {
+        c.table_update(t, vec![put(key, key, ExpectedVersion::Any)])
+            .await
+            .unwrap();
+    }
+    let page = c.table_keys(t, None, 3).await.unwrap();
+    let names: Vec<_> = page.iter().map(|(k, _)| k.clone()).collect();
+    assert_eq!(names, vec!["a", "k1", "k2"]);
+    let rest = c
+        .table_entries(t, Some(names[2].clone()), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.iter().map(|e| e.value.clone()).collect::<Vec<_>>(),
+        vec!["k3", "k4"]
+    );
+    let (delta, next) = c.table_read_delta(t, updated[0], 1 << 20).await.unwrap();
+    assert_eq!(
+        delta.len(),
+        6,
+        "the update of a, the removal of b, four puts"
+    );
+    assert_eq!(delta[1].value, None);
+    assert_eq!(next, c.info(t).await.unwrap().length);
+    store.shutdown().await;
+    let store = open(dir.path()).await;
+    let c = store.container(t);
+    let got = c
+        .table_get(t, vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")])
+        .await
+        .unwrap();
+    assert_eq!(
+        got[0].as_ref().map(|e| (e.value.clone(), e.version)),
+        Some((Bytes::from_static(b"10"), updated[0]))
+    );
+    assert_eq!(got[1], None);
+}
+
+#[tokio::test]
+async fn data_moves_to_tier2_and_is_read_back_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.container.chunk_target_bytes = 64 << 10;
+    cfg.container.cache_budget_bytes = 256 << 10;
+    cfg.container.checkpoint_log_bytes = 128 << 10;
+    cfg.container.log.max_file_bytes = 64 << 10;
+    let store = SegmentStore::open(cfg.clone()).await.unwrap();
+    let c = store.container("long");
+    c.create_segment("long", SegmentKind::Stream, vec![])
+        .await
+        .unwrap();
+    let mut expected = Vec::new();
+    for i in 0..2000u32 {
+        let data = Bytes::from(format!("{i:08}-").repeat(100));
+        expected.extend_from_slice(&data);
+        c.append("long", data, AppendConditions::default())
+            .await
+            .unwrap();
+    }
+    // Wait (bounded) for Tier-2 to catch up.
+    for _ in 0..500 {
+        if c.info("long").await.unwrap().unstored_bytes == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(c.info("long").await.unwrap().unstored_bytes, 0);
+    let stats = c.stats().await.unwrap();
+    assert!(stats.cached_bytes <= 256 << 10, "cache bounded: {stats:?}");
+    store.shutdown().await;
+    let store = SegmentStore::open(cfg).await.unwrap();
+    let c = store.container("long");
+    let data = c
+        .read_exact("long", 0, expected.len() as u64)
+        .await
+        .unwrap();
+    assert!(data == expected, "Tier-2 data differs");
+}
