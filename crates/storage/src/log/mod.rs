@@ -32,8 +32,9 @@ pub struct LogConfig {
     /// Group commit puts at most this many bytes in one frame (a larger single record gets a
     /// frame of its own).
     pub max_batch_bytes: usize,
-    /// How long the writer waits for more records when a batch is not full. Zero writes as soon
-    /// as the previous sync returns, which batches naturally under load.
+    /// How long the writer may wait for more records when a batch starts much smaller than the
+    /// previous one (closed-loop writers arriving just after a sync). Zero never waits. Applies
+    /// to blocking (real) devices only.
     pub max_batch_delay: Duration,
 }
 
@@ -42,7 +43,7 @@ impl Default for LogConfig {
         Self {
             max_file_bytes: 64 << 20,
             max_batch_bytes: 4 << 20,
-            max_batch_delay: Duration::ZERO,
+            max_batch_delay: Duration::from_micros(500),
         }
     }
 }

@@ -1,10 +1,19 @@
-//! The asynchronous, group-committing front end of the durable log.
+//! The group-committing front end of the durable log.
 //!
-//! Records queue on a channel. The writer task takes everything queued (up to the batch limit),
+//! Records queue on a channel. The writer takes everything queued (up to the batch limit),
 //! writes it as one frame, syncs once, and reports the highest durable sequence number. While a
 //! sync runs, new records queue up and form the next batch: one sync covers them all.
+//!
+//! On a real disk the writer is a dedicated thread, so that a sync never blocks the async
+//! runtime and no thread hand-off is paid per batch. Closed-loop writers (each waiting for its
+//! acknowledgement before appending again) tend to arrive just after a sync returns, a few at a
+//! time; so when a batch starts much smaller than the previous one, the thread lingers briefly
+//! (at most `max_batch_delay`, and at most half the last write's duration) for the rest to
+//! arrive. On a simulated disk the writer is an async task without lingering, which keeps
+//! simulations deterministic.
 
-use std::sync::Arc;
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -34,50 +43,88 @@ pub enum LogCompletion {
     Truncated { before: u64, log_bytes: u64 },
 }
 
-/// Handle to a running writer task. Sequence numbers are assigned by the caller and must be
-/// consecutive, starting at the recovered log's next sequence number.
-pub struct LogWriter {
-    requests: mpsc::UnboundedSender<Request>,
-    task: tokio::task::JoinHandle<()>,
+enum Sender {
+    Thread(std_mpsc::Sender<Request>),
+    Task(mpsc::UnboundedSender<Request>),
 }
 
+enum Running {
+    Thread(std::thread::JoinHandle<()>),
+    Task(tokio::task::JoinHandle<()>),
+}
+
+/// Handle to a running writer. Sequence numbers are assigned by the caller and must be
+/// consecutive, starting at the recovered log's next sequence number.
+pub struct LogWriter {
+    requests: Sender,
+    running: Running,
+}
+
+type Completions = mpsc::UnboundedSender<LogCompletion>;
+
 impl LogWriter {
-    /// Starts the writer task for `log`; completions arrive on the returned receiver. The
-    /// caller bounds what it queues (the container limits bytes in flight).
+    /// Starts the writer for `log`; completions arrive on the returned receiver. The caller
+    /// bounds what it queues (the container limits bytes in flight).
     pub fn start(log: DurableLog) -> (Self, mpsc::UnboundedReceiver<LogCompletion>) {
-        let (requests, request_receiver) = mpsc::unbounded_channel();
         let (completions, completion_receiver) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(log, request_receiver, completions));
-        (Self { requests, task }, completion_receiver)
+        let writer = if log.is_blocking() {
+            let (requests, receiver) = std_mpsc::channel();
+            let thread = std::thread::Builder::new()
+                .name("pravaha-log".into())
+                .spawn(move || run_thread(log, &receiver, &completions))
+                .expect("failed to start the log writer thread");
+            Self {
+                requests: Sender::Thread(requests),
+                running: Running::Thread(thread),
+            }
+        } else {
+            let (requests, receiver) = mpsc::unbounded_channel();
+            let task = tokio::spawn(run_task(log, receiver, completions));
+            Self {
+                requests: Sender::Task(requests),
+                running: Running::Task(task),
+            }
+        };
+        (writer, completion_receiver)
+    }
+
+    fn send(&self, request: Request) -> Result<(), LogError> {
+        let sent = match &self.requests {
+            Sender::Thread(sender) => sender.send(request).is_ok(),
+            Sender::Task(sender) => sender.send(request).is_ok(),
+        };
+        if sent {
+            Ok(())
+        } else {
+            Err(LogError::Closed)
+        }
+    }
+
+    /// Queues a record. Returns [`LogError::Closed`] when the writer has stopped.
+    pub fn append(&self, sequence: u64, payload: Bytes, start_new_file: bool) -> Result<(), LogError> {
+        self.send(Request::Append {
+            sequence,
+            payload,
+            start_new_file,
+        })
+    }
+
+    /// Queues the removal of the files before the one holding `before` (after all queued appends).
+    pub fn truncate_before(&self, before: u64) -> Result<(), LogError> {
+        self.send(Request::Truncate { before })
     }
 
     /// Stops the writer once everything queued is written, and waits until its files are closed.
     pub async fn close(self) {
         drop(self.requests);
-        let _ = self.task.await;
-    }
-
-    /// Queues a record. Returns [`LogError::Closed`] when the writer has stopped.
-    pub fn append(
-        &self,
-        sequence: u64,
-        payload: Bytes,
-        start_new_file: bool,
-    ) -> Result<(), LogError> {
-        self.requests
-            .send(Request::Append {
-                sequence,
-                payload,
-                start_new_file,
-            })
-            .map_err(|_| LogError::Closed)
-    }
-
-    /// Queues the removal of the files before the one holding `before` (after all queued appends).
-    pub fn truncate_before(&self, before: u64) -> Result<(), LogError> {
-        self.requests
-            .send(Request::Truncate { before })
-            .map_err(|_| LogError::Closed)
+        match self.running {
+            Running::Thread(thread) => {
+                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            }
+            Running::Task(task) => {
+                let _ = task.await;
+            }
+        }
     }
 }
 
@@ -88,13 +135,115 @@ struct Batch {
     last_sequence: u64,
 }
 
-async fn run(
-    mut log: DurableLog,
-    mut requests: mpsc::UnboundedReceiver<Request>,
-    completions: mpsc::UnboundedSender<LogCompletion>,
-) {
+impl Batch {
+    fn new(sequence: u64, payload: Bytes, start_new_file: bool) -> Self {
+        Self {
+            bytes: payload.len(),
+            records: vec![payload],
+            start_new_file,
+            last_sequence: sequence,
+        }
+    }
+
+    /// Adds `request` if it is an append that fits; otherwise hands it back to start the next
+    /// batch (a truncation, a record opening a new file, or one that would overflow).
+    fn add(&mut self, request: Request, max_batch_bytes: usize) -> Option<Request> {
+        match request {
+            Request::Append {
+                sequence,
+                payload,
+                start_new_file: false,
+            } if self.bytes + payload.len() <= max_batch_bytes => {
+                assert_eq!(
+                    sequence,
+                    self.last_sequence + 1,
+                    "log sequence numbers must be consecutive"
+                );
+                self.bytes += payload.len();
+                self.records.push(payload);
+                self.last_sequence = sequence;
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    /// Moves requests from `next` into the batch until it is full or `next` has none.
+    fn fill(&mut self, max_batch_bytes: usize, mut next: impl FnMut() -> Option<Request>) -> Option<Request> {
+        while self.bytes < max_batch_bytes {
+            let request = next()?;
+            if let Some(carried) = self.add(request, max_batch_bytes) {
+                return Some(carried);
+            }
+        }
+        None
+    }
+}
+
+fn run_thread(mut log: DurableLog, requests: &std_mpsc::Receiver<Request>, completions: &Completions) {
     let max_batch_bytes = log.config.max_batch_bytes;
-    let delay = log.config.max_batch_delay;
+    let max_linger = log.config.max_batch_delay;
+    let mut carried: Option<Request> = None;
+    let mut recent_records = 1;
+    let mut last_write = Duration::ZERO;
+    loop {
+        let first = match carried.take() {
+            Some(request) => request,
+            None => match requests.recv() {
+                Ok(request) => request,
+                Err(_) => return,
+            },
+        };
+        let outcome = match first {
+            Request::Truncate { before } => truncate(&mut log, before),
+            Request::Append {
+                sequence,
+                payload,
+                start_new_file,
+            } => {
+                let mut batch = Batch::new(sequence, payload, start_new_file);
+                carried = batch.fill(max_batch_bytes, || requests.try_recv().ok());
+                if carried.is_none() && batch.records.len() * 2 <= recent_records {
+                    let linger = max_linger.min(last_write / 2);
+                    carried = linger_for_more(&mut batch, requests, recent_records, linger, max_batch_bytes);
+                }
+                recent_records = batch.records.len();
+                let started = Instant::now();
+                let outcome = write(&mut log, &batch);
+                last_write = started.elapsed();
+                outcome
+            }
+        };
+        let failed = matches!(outcome, LogCompletion::Failed(_));
+        if completions.send(outcome).is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// Waits up to `linger` for the batch to reach `expected` records.
+fn linger_for_more(
+    batch: &mut Batch,
+    requests: &std_mpsc::Receiver<Request>,
+    expected: usize,
+    linger: Duration,
+    max_batch_bytes: usize,
+) -> Option<Request> {
+    let deadline = Instant::now() + linger;
+    while batch.records.len() < expected && batch.bytes < max_batch_bytes {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(request) = requests.recv_timeout(left) else {
+            return None;
+        };
+        if let Some(carried) = batch.add(request, max_batch_bytes) {
+            return Some(carried);
+        }
+    }
+    None
+}
+
+async fn run_task(mut log: DurableLog, mut requests: mpsc::UnboundedReceiver<Request>, completions: Completions) {
+    let max_batch_bytes = log.config.max_batch_bytes;
     let mut carried: Option<Request> = None;
     loop {
         let first = match carried.take() {
@@ -104,89 +253,45 @@ async fn run(
                 None => return,
             },
         };
-        let (outcome, next_log) = match first {
-            Request::Truncate { before } => truncate(log, before).await,
+        let outcome = match first {
+            Request::Truncate { before } => truncate(&mut log, before),
             Request::Append {
                 sequence,
                 payload,
                 start_new_file,
             } => {
-                let mut batch = Batch {
-                    bytes: payload.len(),
-                    records: vec![payload],
-                    start_new_file,
-                    last_sequence: sequence,
-                };
-                carried = fill_batch(&mut batch, &mut requests, max_batch_bytes);
-                if carried.is_none() && !delay.is_zero() && batch.bytes < max_batch_bytes {
-                    tokio::time::sleep(delay).await;
-                    carried = fill_batch(&mut batch, &mut requests, max_batch_bytes);
-                }
-                write(log, batch).await
+                let mut batch = Batch::new(sequence, payload, start_new_file);
+                carried = batch.fill(max_batch_bytes, || requests.try_recv().ok());
+                write(&mut log, &batch)
             }
         };
-        log = next_log;
         let failed = matches!(outcome, LogCompletion::Failed(_));
         if completions.send(outcome).is_err() || failed {
             return;
         }
+        // Let the container run between batches, as a real disk's latency would.
+        tokio::task::yield_now().await;
     }
 }
 
-/// Moves queued appends into `batch` until it is full; returns a request that must start the
-/// next batch (a truncation, a record opening a new file, or one that would overflow).
-fn fill_batch(
-    batch: &mut Batch,
-    requests: &mut mpsc::UnboundedReceiver<Request>,
-    max_batch_bytes: usize,
-) -> Option<Request> {
-    while batch.bytes < max_batch_bytes {
-        let request = requests.try_recv().ok()?;
-        match request {
-            Request::Append {
-                sequence,
-                payload,
-                start_new_file: false,
-            } if batch.bytes + payload.len() <= max_batch_bytes => {
-                assert_eq!(
-                    sequence,
-                    batch.last_sequence + 1,
-                    "log sequence numbers must be consecutive"
-                );
-                batch.bytes += payload.len();
-                batch.records.push(payload);
-                batch.last_sequence = sequence;
-            }
-            other => return Some(other),
-        }
-    }
-    None
-}
-
-async fn write(log: DurableLog, batch: Batch) -> (LogCompletion, DurableLog) {
+fn write(log: &mut DurableLog, batch: &Batch) -> LogCompletion {
     let first_sequence = batch.last_sequence + 1 - batch.records.len() as u64;
     assert_eq!(
         first_sequence,
         log.next_sequence(),
         "log sequence numbers must be consecutive"
     );
-    let (result, log) = blocking(log, move |log| {
-        log.write(&batch.records, batch.start_new_file)
-    })
-    .await;
-    let completion = match result {
+    match log.write(&batch.records, batch.start_new_file) {
         Ok(()) => LogCompletion::Durable(batch.last_sequence),
         Err(error) => {
             error!(%error, "durable log write failed");
             LogCompletion::Failed(Arc::new(error))
         }
-    };
-    (completion, log)
+    }
 }
 
-async fn truncate(log: DurableLog, before: u64) -> (LogCompletion, DurableLog) {
-    let (result, log) = blocking(log, move |log| log.truncate_before(before)).await;
-    let completion = match result {
+fn truncate(log: &mut DurableLog, before: u64) -> LogCompletion {
+    match log.truncate_before(before) {
         Ok(_) => LogCompletion::Truncated {
             before,
             log_bytes: log.size_bytes(),
@@ -195,24 +300,5 @@ async fn truncate(log: DurableLog, before: u64) -> (LogCompletion, DurableLog) {
             error!(%error, "durable log truncation failed");
             LogCompletion::Failed(Arc::new(error))
         }
-    };
-    (completion, log)
-}
-
-/// Runs `work` on the blocking pool when the device blocks, inline otherwise (simulated devices
-/// run inline so that a simulation stays deterministic).
-async fn blocking<T: Send + 'static>(
-    mut log: DurableLog,
-    work: impl FnOnce(&mut DurableLog) -> T + Send + 'static,
-) -> (T, DurableLog) {
-    if !log.is_blocking() {
-        let result = work(&mut log);
-        return (result, log);
     }
-    tokio::task::spawn_blocking(move || {
-        let result = work(&mut log);
-        (result, log)
-    })
-    .await
-    .expect("log I/O task panicked")
 }

@@ -1,0 +1,192 @@
+//! The storage-engine benchmark.
+//!
+//! For each append size and number of concurrent appenders it runs two measurements on the same
+//! disk, one after the other, for the same duration:
+//! - **baseline**: one thread writes a plain file in batches of `appenders × size` bytes and calls
+//!   `fdatasync` after each batch: the best a single-file log with group commit can do;
+//! - **engine**: `appenders` tasks each append `size` bytes in a loop to their own segment of one
+//!   container and wait for each acknowledgement (durable in the log), while the engine also
+//!   moves data to Tier-2 in the background, as in production.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use pravaha_segmentstore::{AppendConditions, SegmentKind, SegmentStore, SegmentStoreConfig};
+
+#[derive(clap::Args)]
+pub struct EngineArgs {
+    /// Directory on the disk to measure (a temporary directory is made inside it).
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Append sizes in bytes.
+    #[arg(long, value_delimiter = ',', default_values_t = [100usize, 1024, 1 << 20])]
+    sizes: Vec<usize>,
+    /// Numbers of concurrent appenders.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 64])]
+    appenders: Vec<usize>,
+    /// Print one JSON object per case instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What one measurement saw.
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    appends: u64,
+    elapsed: Duration,
+    bytes: u64,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl Figures {
+    fn appends_per_second(&self) -> f64 {
+        self.appends as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn megabytes_per_second(&self) -> f64 {
+        self.bytes as f64 / self.elapsed.as_secs_f64() / 1e6
+    }
+}
+
+pub fn run(args: &EngineArgs) -> anyhow::Result<()> {
+    let duration = Duration::from_secs_f64(args.seconds);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if !args.json {
+        println!(
+            "{:>9} {:>9} | {:>12} {:>9} {:>10} {:>10} | {:>12} {:>9} {:>10} {:>10} | {:>6}",
+            "size", "appenders", "engine ap/s", "MB/s", "p50", "p99", "baseline ap/s", "MB/s", "p50", "p99", "ratio"
+        );
+    }
+    for &size in &args.sizes {
+        for &appenders in &args.appenders {
+            let scratch = tempfile::Builder::new().prefix("pravaha-bench-").tempdir_in(&args.dir)
+                .with_context(|| format!("creating a directory in {}", args.dir.display()))?;
+            let baseline = baseline(&scratch.path().join("baseline.dat"), size, appenders, duration)?;
+            let engine = runtime.block_on(engine(scratch.path(), size, appenders, duration))?;
+            report(size, appenders, &engine, &baseline, args.json);
+        }
+    }
+    Ok(())
+}
+
+fn report(size: usize, appenders: usize, engine: &Figures, baseline: &Figures, json: bool) {
+    let ratio = engine.megabytes_per_second() / baseline.megabytes_per_second();
+    if json {
+        println!(
+            "{{\"size\":{size},\"appenders\":{appenders},\"engine\":{},\"baseline\":{},\"ratio\":{ratio:.3}}}",
+            figures_json(engine),
+            figures_json(baseline)
+        );
+        return;
+    }
+    println!(
+        "{:>9} {:>9} | {:>12.0} {:>9.1} {:>10} {:>10} | {:>12.0} {:>9.1} {:>10} {:>10} | {:>6.2}",
+        size,
+        appenders,
+        engine.appends_per_second(),
+        engine.megabytes_per_second(),
+        format_duration(engine.p50),
+        format_duration(engine.p99),
+        baseline.appends_per_second(),
+        baseline.megabytes_per_second(),
+        format_duration(baseline.p50),
+        format_duration(baseline.p99),
+        ratio
+    );
+}
+
+fn figures_json(figures: &Figures) -> String {
+    format!(
+        "{{\"appends\":{},\"seconds\":{:.3},\"appends_per_second\":{:.1},\"mb_per_second\":{:.2},\"p50_us\":{},\"p99_us\":{}}}",
+        figures.appends,
+        figures.elapsed.as_secs_f64(),
+        figures.appends_per_second(),
+        figures.megabytes_per_second(),
+        figures.p50.as_micros(),
+        figures.p99.as_micros()
+    )
+}
+
+fn format_duration(duration: Duration) -> String {
+    let micros = duration.as_micros();
+    if micros >= 10_000 {
+        format!("{:.1}ms", duration.as_secs_f64() * 1e3)
+    } else {
+        format!("{micros}us")
+    }
+}
+
+/// Plain file, one `fdatasync` per batch of `appenders × size` bytes. Every append in a batch is
+/// acknowledged when the batch's sync returns, so each gets the batch's latency.
+fn baseline(path: &Path, size: usize, appenders: usize, duration: Duration) -> anyhow::Result<Figures> {
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    let batch = vec![0x5a_u8; size * appenders];
+    let mut latencies = Vec::new();
+    let started = Instant::now();
+    let mut batches = 0u64;
+    while started.elapsed() < duration {
+        let batch_started = Instant::now();
+        file.write_all(&batch)?;
+        file.sync_data()?;
+        latencies.push(batch_started.elapsed());
+        batches += 1;
+    }
+    let elapsed = started.elapsed();
+    let appends = batches * appenders as u64;
+    let (p50, p99) = percentiles(&mut latencies);
+    Ok(Figures { appends, elapsed, bytes: appends * size as u64, p50, p99 })
+}
+
+async fn engine(dir: &Path, size: usize, appenders: usize, duration: Duration) -> anyhow::Result<Figures> {
+    let mut config = SegmentStoreConfig::new(dir.join("engine"));
+    config.container_count = 1;
+    let store = SegmentStore::open(config).await?;
+    let payload = Bytes::from(vec![0xa5_u8; size]);
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(appenders);
+    for appender in 0..appenders {
+        let name = format!("bench/engine/{appender}.#epoch.0");
+        let container = store.container(&name).clone();
+        container.create_segment(&name, SegmentKind::Stream, Vec::new()).await?;
+        let payload = payload.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while started.elapsed() < duration {
+                let append_started = Instant::now();
+                container.append(&name, payload.clone(), AppendConditions::default()).await?;
+                latencies.push(append_started.elapsed());
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let elapsed = started.elapsed();
+    store.shutdown().await;
+    let appends = latencies.len() as u64;
+    let (p50, p99) = percentiles(&mut latencies);
+    Ok(Figures { appends, elapsed, bytes: appends * size as u64, p50, p99 })
+}
+
+fn percentiles(latencies: &mut [Duration]) -> (Duration, Duration) {
+    if latencies.is_empty() {
+        return (Duration::ZERO, Duration::ZERO);
+    }
+    latencies.sort_unstable();
+    let at = |quantile: f64| {
+        let index = ((latencies.len() - 1) as f64 * quantile).round() as usize;
+        latencies[index]
+    };
+    (at(0.50), at(0.99))
+}
+
