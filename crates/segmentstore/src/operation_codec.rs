@@ -282,6 +282,9 @@ fn decode_state(reader: &mut Reader<'_>) -> Result<ContainerState, DecodeError> 
     let count = reader.count()?;
     for _ in 0..count {
         let segment = decode_segment(reader)?;
+        if segment.id >= state.next_segment_id || state.segments.contains_key(&segment.id) {
+            return Err(reader.invalid("duplicate or out-of-range segment id in checkpoint"));
+        }
         if state
             .names
             .insert(segment.name.clone(), segment.id)

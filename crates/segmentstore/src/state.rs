@@ -13,7 +13,8 @@ use crate::table;
 
 /// Segment ids are internal to a container and never reused.
 pub type SegmentId = u64;
-/// Attribute ids are UUIDs (as big-endian u128).
+/// Attribute ids are UUIDs, held as the u128 of their big-endian bytes (the log stores the u128
+/// little-endian).
 pub type AttributeId = u128;
 
 /// What a segment holds.

@@ -63,6 +63,7 @@ impl SegmentStore {
                 "container count must be at least 1".into(),
             ));
         }
+        check_layout(&config.data_dir, config.container_count)?;
         let chunks = ChunkStore::open(&config.chunk_store)?;
         let mut containers = Vec::with_capacity(config.container_count as usize);
         for index in 0..config.container_count {
@@ -103,5 +104,34 @@ impl SegmentStore {
 
     pub fn containers(&self) -> &[ContainerHandle] {
         &self.containers
+    }
+}
+
+/// The file that records how a data directory is laid out.
+const LAYOUT_FILE: &str = "segmentstore.layout";
+const LAYOUT_VERSION: u32 = 1;
+
+/// Records the container count in a new data directory, and refuses to open an existing one with
+/// another count: segments would be looked for in containers that do not hold them.
+fn check_layout(data_dir: &Path, container_count: u32) -> Result<(), SegmentError> {
+    let path = data_dir.join(LAYOUT_FILE);
+    let expected = format!("version {LAYOUT_VERSION}\ncontainers {container_count}\n");
+    let io_error = |error: std::io::Error| SegmentError::Log(Arc::new(error.into()));
+    match std::fs::read_to_string(&path) {
+        Ok(found) if found == expected => Ok(()),
+        Ok(found) => Err(SegmentError::InvalidArgument(format!(
+            "{} was created with a different layout ({:?}); this configuration has {container_count} containers",
+            data_dir.display(),
+            found.trim()
+        ))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data_dir).map_err(io_error)?;
+            let staging = data_dir.join(format!("{LAYOUT_FILE}.new"));
+            std::fs::write(&staging, expected).map_err(io_error)?;
+            std::fs::File::open(&staging).and_then(|file| file.sync_all()).map_err(io_error)?;
+            std::fs::rename(&staging, &path).map_err(io_error)?;
+            std::fs::File::open(data_dir).and_then(|dir| dir.sync_all()).map_err(io_error)
+        }
+        Err(error) => Err(io_error(error)),
     }
 }

@@ -402,3 +402,39 @@ async fn data_moves_to_tier2_and_is_read_back_after_restart() {
         .unwrap();
     assert!(data == expected, "Tier-2 data differs");
 }
+
+#[tokio::test]
+async fn a_data_directory_keeps_its_container_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.shutdown().await;
+    let mut other = config(dir.path());
+    other.container_count = 3;
+    let refused = SegmentStore::open(other)
+        .await
+        .err()
+        .expect("a different container count is refused");
+    assert!(
+        matches!(refused, SegmentError::InvalidArgument(_)),
+        "{refused}"
+    );
+    open(dir.path()).await.shutdown().await;
+}
+
+#[tokio::test]
+async fn table_segments_cannot_be_truncated_or_appended_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let c = store.container("t");
+    c.create_segment("t", SegmentKind::Table, vec![])
+        .await
+        .unwrap();
+    assert!(matches!(
+        c.truncate("t", 0).await,
+        Err(SegmentError::WrongSegmentKind { .. })
+    ));
+    let raw = c
+        .append("t", Bytes::from_static(b"x"), AppendConditions::default())
+        .await;
+    assert!(matches!(raw, Err(SegmentError::WrongSegmentKind { .. })));
+}

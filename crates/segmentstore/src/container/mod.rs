@@ -261,6 +261,7 @@ impl ContainerHandle {
     ) -> Result<ReadResult, SegmentError> {
         let deadline = Instant::now() + wait;
         let max_length = max_length.max(1);
+        let mut missing_chunks = 0;
         loop {
             let owned_name = name.to_owned();
             let plan = self
@@ -305,8 +306,19 @@ impl ContainerHandle {
                             let _ = self.commands.send(fill).await;
                             data.slice(..data.len().min(max_length))
                         }
-                        // The chunk went away (truncation, deletion) since the plan was made.
-                        Err(error) if error.kind == ChunkErrorKind::NotFound => continue,
+                        // The chunk went away (truncation, deletion) since the plan was made:
+                        // plan again. A chunk that stays missing is lost data, reported.
+                        Err(error)
+                            if error.kind == ChunkErrorKind::NotFound && missing_chunks < 3 =>
+                        {
+                            missing_chunks += 1;
+                            continue;
+                        }
+                        Err(error) if error.kind == ChunkErrorKind::NotFound => {
+                            return Err(SegmentError::Corrupt(format!(
+                                "{name}: chunk {chunk} is missing from Tier-2"
+                            )));
+                        }
                         Err(error) => return Err(error.into()),
                     }
                 }

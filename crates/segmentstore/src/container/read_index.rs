@@ -49,10 +49,9 @@ impl ReadIndex {
     }
 
     /// Adds data read from Tier-2, trimmed so that it overlaps nothing cached.
+    /// The caller checks that the segment exists.
     pub fn fill(&mut self, id: SegmentId, offset: u64, mut data: Bytes) {
-        let Some(cache) = self.segments.get_mut(&id) else {
-            return;
-        };
+        let cache = self.segments.entry(id).or_default();
         if let Some((&start, entry)) = cache.entries.range(..=offset).next_back() {
             if start + entry.data.len() as u64 > offset {
                 return;

@@ -143,6 +143,14 @@ pub(super) fn truncate(
     time_ms: u64,
 ) -> Result<Operation, SegmentError> {
     let segment = segment(state, name)?;
+    if segment.kind != SegmentKind::Stream {
+        // A table's index points into its whole history; tables are compacted, not truncated.
+        return Err(SegmentError::WrongSegmentKind {
+            segment: name.to_owned(),
+            actual: segment.kind.name(),
+            needed: SegmentKind::Stream.name(),
+        });
+    }
     if offset > segment.length {
         return Err(SegmentError::BadOffset {
             segment: name.to_owned(),

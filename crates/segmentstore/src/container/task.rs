@@ -525,8 +525,10 @@ impl Container {
             && !self.checkpoint_in_flight
         {
             self.checkpoint_in_flight = true;
-            self.bytes_since_checkpoint = 0;
             self.record(Operation::Checkpoint(Box::new(self.accepted.clone())));
+            // The checkpoint's own bytes do not count towards the next one, or a checkpoint
+            // larger than the threshold would trigger another forever.
+            self.bytes_since_checkpoint = 0;
         }
     }
 
