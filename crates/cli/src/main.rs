@@ -6,7 +6,11 @@ mod bench;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "pravaha", version, about = "Pravaha: durable, elastic streaming storage")]
+#[command(
+    name = "pravaha",
+    version,
+    about = "Pravaha: durable, elastic streaming storage"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

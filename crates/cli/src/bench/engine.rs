@@ -58,18 +58,37 @@ impl Figures {
 
 pub fn run(args: &EngineArgs) -> anyhow::Result<()> {
     let duration = Duration::from_secs_f64(args.seconds);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     if !args.json {
         println!(
             "{:>9} {:>9} | {:>12} {:>9} {:>10} {:>10} | {:>12} {:>9} {:>10} {:>10} | {:>6}",
-            "size", "appenders", "engine ap/s", "MB/s", "p50", "p99", "baseline ap/s", "MB/s", "p50", "p99", "ratio"
+            "size",
+            "appenders",
+            "engine ap/s",
+            "MB/s",
+            "p50",
+            "p99",
+            "baseline ap/s",
+            "MB/s",
+            "p50",
+            "p99",
+            "ratio"
         );
     }
     for &size in &args.sizes {
         for &appenders in &args.appenders {
-            let scratch = tempfile::Builder::new().prefix("pravaha-bench-").tempdir_in(&args.dir)
+            let scratch = tempfile::Builder::new()
+                .prefix("pravaha-bench-")
+                .tempdir_in(&args.dir)
                 .with_context(|| format!("creating a directory in {}", args.dir.display()))?;
-            let baseline = baseline(&scratch.path().join("baseline.dat"), size, appenders, duration)?;
+            let baseline = baseline(
+                &scratch.path().join("baseline.dat"),
+                size,
+                appenders,
+                duration,
+            )?;
             let engine = runtime.block_on(engine(scratch.path(), size, appenders, duration))?;
             report(size, appenders, &engine, &baseline, args.json);
         }
@@ -126,7 +145,12 @@ fn format_duration(duration: Duration) -> String {
 
 /// Plain file, one `fdatasync` per batch of `appenders × size` bytes. Every append in a batch is
 /// acknowledged when the batch's sync returns, so each gets the batch's latency.
-fn baseline(path: &Path, size: usize, appenders: usize, duration: Duration) -> anyhow::Result<Figures> {
+fn baseline(
+    path: &Path,
+    size: usize,
+    appenders: usize,
+    duration: Duration,
+) -> anyhow::Result<Figures> {
     let mut file = OpenOptions::new().create(true).append(true).open(path)?;
     let batch = vec![0x5a_u8; size * appenders];
     let mut latencies = Vec::new();
@@ -142,10 +166,21 @@ fn baseline(path: &Path, size: usize, appenders: usize, duration: Duration) -> a
     let elapsed = started.elapsed();
     let appends = batches * appenders as u64;
     let (p50, p99) = percentiles(&mut latencies);
-    Ok(Figures { appends, elapsed, bytes: appends * size as u64, p50, p99 })
+    Ok(Figures {
+        appends,
+        elapsed,
+        bytes: appends * size as u64,
+        p50,
+        p99,
+    })
 }
 
-async fn engine(dir: &Path, size: usize, appenders: usize, duration: Duration) -> anyhow::Result<Figures> {
+async fn engine(
+    dir: &Path,
+    size: usize,
+    appenders: usize,
+    duration: Duration,
+) -> anyhow::Result<Figures> {
     let mut config = SegmentStoreConfig::new(dir.join("engine"));
     config.container_count = 1;
     let store = SegmentStore::open(config).await?;
@@ -155,13 +190,17 @@ async fn engine(dir: &Path, size: usize, appenders: usize, duration: Duration) -
     for appender in 0..appenders {
         let name = format!("bench/engine/{appender}.#epoch.0");
         let container = store.container(&name).clone();
-        container.create_segment(&name, SegmentKind::Stream, Vec::new()).await?;
+        container
+            .create_segment(&name, SegmentKind::Stream, Vec::new())
+            .await?;
         let payload = payload.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             while started.elapsed() < duration {
                 let append_started = Instant::now();
-                container.append(&name, payload.clone(), AppendConditions::default()).await?;
+                container
+                    .append(&name, payload.clone(), AppendConditions::default())
+                    .await?;
                 latencies.push(append_started.elapsed());
             }
             anyhow::Ok(latencies)
@@ -175,7 +214,13 @@ async fn engine(dir: &Path, size: usize, appenders: usize, duration: Duration) -
     store.shutdown().await;
     let appends = latencies.len() as u64;
     let (p50, p99) = percentiles(&mut latencies);
-    Ok(Figures { appends, elapsed, bytes: appends * size as u64, p50, p99 })
+    Ok(Figures {
+        appends,
+        elapsed,
+        bytes: appends * size as u64,
+        p50,
+        p99,
+    })
 }
 
 fn percentiles(latencies: &mut [Duration]) -> (Duration, Duration) {
@@ -189,4 +234,3 @@ fn percentiles(latencies: &mut [Duration]) -> (Duration, Duration) {
     };
     (at(0.50), at(0.99))
 }
-

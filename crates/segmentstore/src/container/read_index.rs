@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::state::{ContainerState, SegmentId};
+use crate::state::{ContainerState, SegmentId, SegmentMeta};
 
 struct CacheEntry {
     data: Bytes,
@@ -24,6 +24,8 @@ struct SegmentCache {
     waiters: Vec<oneshot::Sender<()>>,
     /// When the oldest data not yet in Tier-2 arrived.
     unstored_since: Option<Instant>,
+    /// The lowest log sequence number among entries not yet in Tier-2 (the log must keep it).
+    oldest_unstored: Option<u64>,
 }
 
 #[derive(Default)]
@@ -41,6 +43,8 @@ impl ReadIndex {
     pub fn append(&mut self, id: SegmentId, offset: u64, data: Bytes, sequence: u64, now: Instant) {
         let cache = self.segments.entry(id).or_default();
         cache.unstored_since.get_or_insert(now);
+        // Sequence numbers grow, so an existing minimum stays the minimum.
+        cache.oldest_unstored.get_or_insert(sequence);
         if !data.is_empty() {
             self.bytes += data.len() as u64;
             cache.entries.insert(offset, CacheEntry { data, sequence });
@@ -168,6 +172,10 @@ impl ReadIndex {
         for (start, entry) in source_cache.entries {
             cache.entries.insert(target_offset + start, entry);
         }
+        if let Some(oldest) = source_cache.oldest_unstored {
+            cache.oldest_unstored =
+                Some(cache.oldest_unstored.map_or(oldest, |own| own.min(oldest)));
+        }
         if let Some(since) = source_cache.unstored_since {
             let earliest = cache.unstored_since.map_or(since, |own| own.min(since));
             cache.unstored_since = Some(earliest);
@@ -221,25 +229,38 @@ impl ReadIndex {
         }
     }
 
-    /// The lowest log sequence number whose data is not yet in Tier-2: the log must keep it.
-    pub fn oldest_unstored_sequence(&self, state: &ContainerState) -> Option<u64> {
-        let mut oldest: Option<u64> = None;
-        for (id, cache) in &self.segments {
-            let Some(segment) = state.get(*id) else {
-                continue;
-            };
-            if segment.unstored_bytes() == 0 {
-                continue;
-            }
-            for (&start, entry) in &cache.entries {
+    /// Recomputes the oldest unstored sequence of `segment` after part of it was stored or
+    /// truncated: a walk over its unstored entries only.
+    pub fn refresh_oldest_unstored(&mut self, segment: &SegmentMeta) {
+        let Some(cache) = self.segments.get_mut(&segment.id) else {
+            return;
+        };
+        let Some((first_unstored, _)) = segment.first_unstored_range() else {
+            cache.oldest_unstored = None;
+            return;
+        };
+        let from = cache
+            .entries
+            .range(..=first_unstored)
+            .next_back()
+            .map_or(first_unstored, |(&start, _)| start);
+        cache.oldest_unstored = cache
+            .entries
+            .range(from..)
+            .filter(|(&start, entry)| {
                 let end = start + entry.data.len() as u64;
-                if end > segment.start_offset && !segment.is_stored(start, entry.data.len() as u64)
-                {
-                    oldest = Some(oldest.map_or(entry.sequence, |o| o.min(entry.sequence)));
-                }
-            }
-        }
-        oldest
+                end > segment.start_offset && !segment.is_stored(start, entry.data.len() as u64)
+            })
+            .map(|(_, entry)| entry.sequence)
+            .min();
+    }
+
+    /// The lowest log sequence number whose data is not yet in Tier-2: the log must keep it.
+    pub fn oldest_unstored_sequence(&self) -> Option<u64> {
+        self.segments
+            .values()
+            .filter_map(|cache| cache.oldest_unstored)
+            .min()
     }
 }
 

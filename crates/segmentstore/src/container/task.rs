@@ -538,10 +538,7 @@ impl Container {
             .pending
             .front()
             .map_or(self.next_sequence, |p| p.sequence);
-        let needed_from = self
-            .cache
-            .oldest_unstored_sequence(&self.committed)
-            .unwrap_or(durable_end);
+        let needed_from = self.cache.oldest_unstored_sequence().unwrap_or(durable_end);
         let Some(&checkpoint) = self.checkpoints.iter().rev().find(|&&c| c <= needed_from) else {
             return;
         };
@@ -694,8 +691,15 @@ pub(super) fn apply_committed(
         }
         Operation::Seal { id, .. } => cache.notify(*id),
         Operation::Truncate { id, .. } => {
-            let start = state.get(*id).map_or(0, |s| s.start_offset);
-            cache.truncate(*id, start);
+            if let Some(segment) = state.get(*id) {
+                cache.truncate(*id, segment.start_offset);
+                cache.refresh_oldest_unstored(segment);
+            }
+        }
+        Operation::Stored { id, .. } => {
+            if let Some(segment) = state.get(*id) {
+                cache.refresh_oldest_unstored(segment);
+            }
         }
         Operation::Merge {
             target,
@@ -706,8 +710,7 @@ pub(super) fn apply_committed(
         Operation::Delete { id } => cache.remove(*id),
         Operation::Checkpoint(_)
         | Operation::CreateSegment { .. }
-        | Operation::UpdateAttributes { .. }
-        | Operation::Stored { .. } => {}
+        | Operation::UpdateAttributes { .. } => {}
     }
     garbage
 }

@@ -101,7 +101,12 @@ impl LogWriter {
     }
 
     /// Queues a record. Returns [`LogError::Closed`] when the writer has stopped.
-    pub fn append(&self, sequence: u64, payload: Bytes, start_new_file: bool) -> Result<(), LogError> {
+    pub fn append(
+        &self,
+        sequence: u64,
+        payload: Bytes,
+        start_new_file: bool,
+    ) -> Result<(), LogError> {
         self.send(Request::Append {
             sequence,
             payload,
@@ -169,7 +174,11 @@ impl Batch {
     }
 
     /// Moves requests from `next` into the batch until it is full or `next` has none.
-    fn fill(&mut self, max_batch_bytes: usize, mut next: impl FnMut() -> Option<Request>) -> Option<Request> {
+    fn fill(
+        &mut self,
+        max_batch_bytes: usize,
+        mut next: impl FnMut() -> Option<Request>,
+    ) -> Option<Request> {
         while self.bytes < max_batch_bytes {
             let request = next()?;
             if let Some(carried) = self.add(request, max_batch_bytes) {
@@ -180,7 +189,11 @@ impl Batch {
     }
 }
 
-fn run_thread(mut log: DurableLog, requests: &std_mpsc::Receiver<Request>, completions: &Completions) {
+fn run_thread(
+    mut log: DurableLog,
+    requests: &std_mpsc::Receiver<Request>,
+    completions: &Completions,
+) {
     let max_batch_bytes = log.config.max_batch_bytes;
     let max_linger = log.config.max_batch_delay;
     let mut carried: Option<Request> = None;
@@ -205,7 +218,13 @@ fn run_thread(mut log: DurableLog, requests: &std_mpsc::Receiver<Request>, compl
                 carried = batch.fill(max_batch_bytes, || requests.try_recv().ok());
                 if carried.is_none() && batch.records.len() * 2 <= recent_records {
                     let linger = max_linger.min(last_write / 2);
-                    carried = linger_for_more(&mut batch, requests, recent_records, linger, max_batch_bytes);
+                    carried = linger_for_more(
+                        &mut batch,
+                        requests,
+                        recent_records,
+                        linger,
+                        max_batch_bytes,
+                    );
                 }
                 recent_records = batch.records.len();
                 let started = Instant::now();
@@ -242,7 +261,11 @@ fn linger_for_more(
     None
 }
 
-async fn run_task(mut log: DurableLog, mut requests: mpsc::UnboundedReceiver<Request>, completions: Completions) {
+async fn run_task(
+    mut log: DurableLog,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+    completions: Completions,
+) {
     let max_batch_bytes = log.config.max_batch_bytes;
     let mut carried: Option<Request> = None;
     loop {
