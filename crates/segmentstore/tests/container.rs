@@ -438,3 +438,107 @@ async fn table_segments_cannot_be_truncated_or_appended_raw() {
         .await;
     assert!(matches!(raw, Err(SegmentError::WrongSegmentKind { .. })));
 }
+
+/// Chunk files under the Tier-2 root (the fs backend's layout), excluding its staging area.
+fn chunk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    fn walk(path: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(path) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.file_name().is_some_and(|n| n == ".staging") {
+                continue;
+            }
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&dir.join("tier2"), &mut out);
+    out.sort();
+    out
+}
+
+async fn wait_until_stored(c: &pravaha_segmentstore::ContainerHandle, name: &str) {
+    for _ in 0..500 {
+        if c.info(name).await.unwrap().unstored_bytes == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{name} never reached Tier-2");
+}
+
+async fn wait_for_chunk_count(dir: &std::path::Path, expected: usize) {
+    for _ in 0..500 {
+        if chunk_files(dir).len() == expected {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("expected {expected} chunks, found {:?}", chunk_files(dir));
+}
+
+#[tokio::test]
+async fn tier2_follows_merge_truncate_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.container_count = 1;
+    cfg.container.chunk_target_bytes = 1000;
+    let store = SegmentStore::open(cfg.clone()).await.unwrap();
+    let c = store.container("a");
+    let target = "s/t/1.#epoch.0";
+    let source = "s/t/1.#epoch.0#transaction.0000000000000000000000000000000f";
+    c.create_segment(target, SegmentKind::Stream, vec![])
+        .await
+        .unwrap();
+    c.create_segment(source, SegmentKind::Stream, vec![])
+        .await
+        .unwrap();
+    for i in 0..4u8 {
+        c.append(
+            target,
+            Bytes::from(vec![b'a' + i; 1000]),
+            AppendConditions::default(),
+        )
+        .await
+        .unwrap();
+        wait_until_stored(c, target).await;
+    }
+    c.append(
+        source,
+        Bytes::from(vec![b'z'; 1000]),
+        AppendConditions::default(),
+    )
+    .await
+    .unwrap();
+    wait_until_stored(c, source).await;
+    wait_for_chunk_count(dir.path(), 5).await;
+    // Merge adopts the source's chunk without copying it.
+    c.seal(source).await.unwrap();
+    c.merge(target, source).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_for_chunk_count(dir.path(), 5).await;
+    // Truncation frees the chunks wholly before the new start.
+    c.truncate(target, 2500).await.unwrap();
+    wait_for_chunk_count(dir.path(), 3).await;
+    store.shutdown().await;
+    let store = SegmentStore::open(cfg.clone()).await.unwrap();
+    let c = store.container("a");
+    let tail = c.read_exact(target, 2500, 2500).await.unwrap();
+    let mut expected = vec![b'c'; 500];
+    expected.extend(vec![b'd'; 1000]);
+    expected.extend(vec![b'z'; 1000]);
+    assert!(
+        tail == expected,
+        "merged and truncated data read back from Tier-2"
+    );
+    // Deletion leaves no chunk behind.
+    c.delete_segment(target).await.unwrap();
+    wait_for_chunk_count(dir.path(), 0).await;
+    store.shutdown().await;
+}
