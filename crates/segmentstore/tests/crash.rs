@@ -12,21 +12,25 @@
 //! durable appends whose acknowledgement the kill swallowed. Table values carry their seed too.
 //!
 //! The schedule is random; the seed is printed, and `PRAVAHA_CRASH_SEED=<seed>` repeats it
-//! (timing still varies, so a replay is likely, not certain, to hit the same crash).
+//! (timing still varies, so a replay is likely, not certain, to hit the same crash). A failed
+//! check keeps a copy of the data directory in the temporary directory, named after the seed.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use pravaha_segmentstore::operation_codec;
+use pravaha_segmentstore::state::Operation;
 use pravaha_segmentstore::{
     AppendConditions, ContainerConfig, ExpectedVersion, SegmentError, SegmentKind, SegmentStore,
     SegmentStoreConfig, TableChange,
 };
-use pravaha_storage::log::LogConfig;
+use pravaha_storage::log::{DurableLog, FileLogDevice, LogConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -35,7 +39,7 @@ const CHILD_SEED_VAR: &str = "PRAVAHA_CRASH_CHILD_SEED";
 const SEED_VAR: &str = "PRAVAHA_CRASH_SEED";
 const CHILD_TEST: &str = "crash_child";
 
-const CYCLES: usize = 24;
+const CYCLES: usize = 30;
 /// Every this many cycles the child is killed without waiting for it to be ready, so that some
 /// kills land in recovery (torn-tail repair, orphan sweep, the first checkpoint).
 const EARLY_KILL_EVERY: usize = 5;
@@ -110,7 +114,10 @@ fn table_value(key: &str, seed: u64) -> Vec<u8> {
     let len = 8 + usize::try_from(seed % 200).unwrap();
     let mut value = vec![0; len];
     value[..8].copy_from_slice(&seed.to_le_bytes());
-    fill(seed ^ u64::from(crc32c::crc32c(key.as_bytes())), &mut value[8..]);
+    fill(
+        seed ^ u64::from(crc32c::crc32c(key.as_bytes())),
+        &mut value[8..],
+    );
     value
 }
 
@@ -187,7 +194,10 @@ async fn child_main(dir: PathBuf, seed: u64) {
         .table_get(TABLE, keys)
         .await
         .unwrap_or_else(|error| die(&format!("table get: {error}")));
-    let versions: Vec<Option<u64>> = entries.iter().map(|e| e.as_ref().map(|e| e.version)).collect();
+    let versions: Vec<Option<u64>> = entries
+        .iter()
+        .map(|e| e.as_ref().map(|e| e.version))
+        .collect();
     emit("READY");
     for (segment, length) in (0..SEGMENTS).zip(lengths) {
         tokio::spawn(appender(store.clone(), segment, length, rng.gen()));
@@ -279,7 +289,14 @@ struct ChildRun {
     ran_for: Duration,
 }
 
-fn spawn_child(dir: &Path, seed: u64) -> (ChildGuard, mpsc::Receiver<String>, std::thread::JoinHandle<String>) {
+fn spawn_child(
+    dir: &Path,
+    seed: u64,
+) -> (
+    ChildGuard,
+    mpsc::Receiver<String>,
+    std::thread::JoinHandle<String>,
+) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
         .env(CHILD_DIR_VAR, dir)
@@ -467,11 +484,27 @@ fn parse_segment(segment: u32, data: &[u8]) -> Appends {
             bytes[..range.len()].copy_from_slice(&rest[range]);
             u64::from_le_bytes(bytes)
         };
-        let (magic, index, offset, len, seed) =
-            (word(0..4), word(4..8), word(8..16), word(16..20), word(20..28));
-        assert_eq!(magic, u64::from(MAGIC), "segment {segment}: no append header at {at}");
-        assert_eq!(index, u64::from(segment), "segment {segment}: append of another segment at {at}");
-        assert_eq!(offset, at, "segment {segment}: append at {at} claims offset {offset}");
+        let (magic, index, offset, len, seed) = (
+            word(0..4),
+            word(4..8),
+            word(8..16),
+            word(16..20),
+            word(20..28),
+        );
+        assert_eq!(
+            magic,
+            u64::from(MAGIC),
+            "segment {segment}: no append header at {at}"
+        );
+        assert_eq!(
+            index,
+            u64::from(segment),
+            "segment {segment}: append of another segment at {at}"
+        );
+        assert_eq!(
+            offset, at,
+            "segment {segment}: append at {at} claims offset {offset}"
+        );
         let len = usize::try_from(len).unwrap();
         assert!(
             len >= HEADER_LEN && len <= rest.len(),
@@ -489,9 +522,13 @@ fn parse_segment(segment: u32, data: &[u8]) -> Appends {
 }
 
 async fn verify(dir: &Path, model: &mut Model) {
-    let store = SegmentStore::open(store_config(dir))
-        .await
-        .expect("recover after the kill");
+    let store = match SegmentStore::open(store_config(dir)).await {
+        Ok(store) => store,
+        Err(error) => panic!(
+            "recovery after the kill failed: {error}; log files: {:?}",
+            log_files(dir)
+        ),
+    };
     for segment in 0..SEGMENTS {
         verify_segment(&store, segment, model).await;
     }
@@ -544,7 +581,10 @@ async fn verify_segment(store: &SegmentStore, segment: u32, model: &mut Model) {
     }
     // Beyond what the last check saw, only the one append in flight at the kill may be
     // durable without an acknowledgement (each segment has one appender, one append at a time).
-    let new: Vec<u64> = appends.range(seg.length..).map(|(&offset, _)| offset).collect();
+    let new: Vec<u64> = appends
+        .range(seg.length..)
+        .map(|(&offset, _)| offset)
+        .collect();
     for (index, offset) in new.iter().enumerate() {
         if !acked.contains(offset) {
             assert_eq!(
@@ -584,13 +624,13 @@ async fn verify_table(store: &SegmentStore, model: &mut Model) {
             .table_read_delta(TABLE, from, 256 << 10)
             .await
             .unwrap_or_else(|error| panic!("table delta at {from}: {error}"));
-        assert!(next > from && !raw.is_empty(), "table delta stuck at {from}");
+        assert!(
+            next > from && !raw.is_empty(),
+            "table delta stuck at {from}"
+        );
         for entry in raw {
             let key = String::from_utf8(entry.key.to_vec()).expect("keys are text");
-            assert!(
-                (0..KEYS).any(|k| key_name(k) == key),
-                "unknown key {key:?}"
-            );
+            assert!((0..KEYS).any(|k| key_name(k) == key), "unknown key {key:?}");
             let seed = entry.value.as_ref().map(|value| {
                 table_value_seed(&key, value)
                     .unwrap_or_else(|| panic!("malformed value of {key} at {}", entry.version))
@@ -672,7 +712,9 @@ async fn verify_table(store: &SegmentStore, model: &mut Model) {
     let got = container.table_get(TABLE, keys).await.expect("table get");
     for (k, entry) in got.into_iter().enumerate() {
         let key = key_name(k);
-        let want = live.get(&key).and_then(|&(version, seed)| seed.map(|s| (version, s)));
+        let want = live
+            .get(&key)
+            .and_then(|&(version, seed)| seed.map(|s| (version, s)));
         let have = entry.map(|e| (e.version, table_value_seed(&key, &e.value).unwrap()));
         assert_eq!(have, want, "table get of {key}");
     }
@@ -697,6 +739,56 @@ fn log_dir_bytes(dir: &Path) -> (u64, bool) {
         truncated |= first.is_some_and(|first| first > 0);
     }
     (bytes, truncated)
+}
+
+/// The log files of each container, with their sizes (for failure reports).
+fn log_files(dir: &Path) -> Vec<(String, u64)> {
+    let mut files = Vec::new();
+    for container in std::fs::read_dir(dir.join("log")).unwrap() {
+        let container = container.unwrap();
+        for file in std::fs::read_dir(container.path()).unwrap() {
+            let file = file.unwrap();
+            let name = format!(
+                "{}/{}",
+                container.file_name().to_string_lossy(),
+                file.file_name().to_string_lossy()
+            );
+            files.push((name, file.metadata().unwrap().len()));
+        }
+    }
+    files.sort();
+    files
+}
+
+/// How many containers' logs begin before their first checkpoint: what a kill in the middle of
+/// a log truncation leaves (recovery must skip to the checkpoint).
+fn interrupted_truncations(dir: &Path) -> usize {
+    let mut count = 0;
+    for container in std::fs::read_dir(dir.join("log")).unwrap() {
+        let device = FileLogDevice::open(container.unwrap().path()).unwrap();
+        let (_, records) =
+            DurableLog::open(Box::new(device), LogConfig::default()).expect("the log reads back");
+        let first = records
+            .first()
+            .map(|record| operation_codec::decode(&record.payload));
+        if first.is_some_and(|operation| !matches!(operation, Ok(Operation::Checkpoint(_)))) {
+            count += 1;
+        }
+    }
+    count
+}
+
+/// Keeps a copy of a failed run's directory for inspection.
+fn copy_dir(from: &Path, to: &Path) {
+    let _ = std::fs::create_dir_all(to);
+    for entry in std::fs::read_dir(from).into_iter().flatten().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+            copy_dir(&entry.path(), &target);
+        } else {
+            let _ = std::fs::copy(entry.path(), target);
+        }
+    }
 }
 
 fn count_files(dir: &Path) -> usize {
@@ -735,11 +827,12 @@ fn crash_recovery() {
     let mut model = Model::new();
     let started = Instant::now();
     let mut early_kills = 0;
+    let mut interrupted_total = 0;
     let mut max_log_bytes = 0;
     for cycle in 0..CYCLES {
         let early = cycle % EARLY_KILL_EVERY == EARLY_KILL_EVERY - 1;
         let delay = if early {
-            Duration::from_millis(rng.gen_range(0..=150))
+            Duration::from_millis(rng.gen_range(0..=60))
         } else {
             Duration::from_millis(rng.gen_range(50..=400))
         };
@@ -749,17 +842,34 @@ fn crash_recovery() {
         }
         model.absorb(&run.lines);
         let checked = Instant::now();
-        runtime.block_on(async {
-            tokio::time::timeout(VERIFY_TIMEOUT, verify(dir.path(), &mut model))
-                .await
-                .unwrap_or_else(|_| panic!("cycle {cycle}: the check timed out (seed {seed})"));
-        });
+        let check = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let interrupted = interrupted_truncations(dir.path());
+            runtime.block_on(async {
+                tokio::time::timeout(VERIFY_TIMEOUT, verify(dir.path(), &mut model))
+                    .await
+                    .expect("the check timed out");
+            });
+            interrupted
+        }));
+        let interrupted = match check {
+            Ok(interrupted) => interrupted,
+            Err(panic) => {
+                let keep = std::env::temp_dir().join(format!("pravaha-crash-{seed}"));
+                copy_dir(dir.path(), &keep);
+                eprintln!(
+                    "cycle {cycle} failed (seed {seed}); the data directory is kept in {keep:?}"
+                );
+                std::panic::resume_unwind(panic);
+            }
+        };
+        interrupted_total += interrupted;
         let (log_bytes, _) = log_dir_bytes(dir.path());
         max_log_bytes = max_log_bytes.max(log_bytes);
         println!(
-            "cycle {cycle}: killed after {:?}{}, {} lines; checked in {:?}; segments {:?}; log {} KiB",
+            "cycle {cycle}: killed after {:?}{}{}, {} lines; checked in {:?}; segments {:?}; log {} KiB",
             run.ran_for,
             if run.ready { "" } else { " (before ready)" },
+            if interrupted > 0 { " (log begins before its first checkpoint)" } else { "" },
             run.lines.len(),
             checked.elapsed(),
             model.segments.iter().map(|s| s.length).collect::<Vec<_>>(),
@@ -770,8 +880,9 @@ fn crash_recovery() {
     let chunks = count_files(&dir.path().join("tier2").join("container-0000"))
         + count_files(&dir.path().join("tier2").join("container-0001"));
     println!(
-        "{CYCLES} kills ({early_kills} before ready) in {:?}: {} appends ({} KiB) and {} table \
-         changes acknowledged; {} appends and {} table changes durable but unacknowledged; \
+        "{CYCLES} kills ({early_kills} before ready; {interrupted_total} recoveries after an \
+         interrupted log truncation) in {:?}: {} appends ({} KiB) and {} table changes \
+         acknowledged; {} appends and {} table changes durable but unacknowledged; \
          {chunks} chunks in Tier-2; log {} KiB now, {} KiB at most",
         started.elapsed(),
         model.acked_appends,
