@@ -62,8 +62,13 @@ pub(super) fn spawn(
     interval: Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut busy = false;
         loop {
-            tokio::time::sleep(interval).await;
+            // Right after a round that moved data, look for more at once: one chunk per
+            // segment per round must not cap a busy segment at one chunk per interval.
+            if !busy {
+                tokio::time::sleep(interval).await;
+            }
             let Some(commands) = commands.upgrade() else {
                 return;
             };
@@ -75,7 +80,7 @@ pub(super) fn spawn(
             let Ok(work) = work.await else {
                 return;
             };
-            run_round(container, &commands, &chunks, work).await;
+            busy = run_round(container, &commands, &chunks, work).await;
         }
     })
 }
@@ -85,7 +90,8 @@ async fn run_round(
     commands: &mpsc::Sender<Command>,
     chunks: &ChunkStore,
     work: Work,
-) {
+) -> bool {
+    let mut stored_any = false;
     for name in work.garbage {
         if let Err(error) = chunks.delete(&name).await {
             // Left for the orphan sweep at the next recovery.
@@ -96,7 +102,7 @@ async fn run_round(
         let length: u64 = job.parts.iter().map(|p| p.len() as u64).sum();
         if let Err(error) = chunks.write(&job.chunk_name, job.parts).await {
             warn!(%container, chunk = %job.chunk_name, %error, "failed to write a chunk; will retry");
-            return;
+            return false;
         }
         let chunk = ChunkRef {
             name: job.chunk_name.clone(),
@@ -111,12 +117,15 @@ async fn run_round(
             reply,
         };
         if commands.send(Command::Storage(request)).await.is_err() {
-            return;
+            return false;
         }
-        if !accepted.await.unwrap_or(false) {
+        if accepted.await.unwrap_or(false) {
+            stored_any = true;
+        } else {
             let _ = chunks.delete(&job.chunk_name).await;
         }
     }
+    stored_any
 }
 
 /// Picks the data to move to Tier-2: for each segment with unstored data, its first unstored
