@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use pravaha_storage::chunk::ChunkStore;
-use pravaha_storage::log::{LogCompletion, LogDevice, LogWriter};
+use pravaha_storage::log::{LogAppend, LogCompletion, LogDevice, LogWriter};
 use pravaha_types::ContainerId;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -22,6 +22,8 @@ use crate::Clock;
 
 /// Depth of a container's request queue; senders wait when it is full.
 const COMMAND_QUEUE_DEPTH: usize = 1024;
+/// Requests taken from the queue at once; their log records go to the writer in one message.
+const REQUEST_BURST: usize = 256;
 
 type Done = Box<dyn FnOnce(Result<(), SegmentError>) + Send>;
 
@@ -61,6 +63,8 @@ pub(super) struct Container {
     garbage: Vec<String>,
     failed: Option<SegmentError>,
     storage_writer: Option<tokio::task::JoinHandle<()>>,
+    /// Records sequenced but not yet handed to the log writer.
+    outbox: Vec<LogAppend>,
 }
 
 pub(super) async fn start(
@@ -101,6 +105,7 @@ pub(super) async fn start(
         garbage: Vec::new(),
         failed: None,
         storage_writer: None,
+        outbox: Vec::new(),
         config,
     };
     info!(container = %id, segments = container.committed.segments.len(), "container started");
@@ -121,6 +126,7 @@ impl Container {
         mut completions: mpsc::UnboundedReceiver<LogCompletion>,
     ) {
         let mut shutdown_reply = None;
+        let mut burst = Vec::with_capacity(REQUEST_BURST);
         loop {
             tokio::select! {
                 biased;
@@ -128,14 +134,24 @@ impl Container {
                     Some(completion) => self.on_log(completion),
                     None => self.fail(SegmentError::ContainerNotReady(self.id.0)),
                 },
-                request = requests.recv() => match request {
-                    Some(Command::Shutdown { reply }) => {
-                        shutdown_reply = Some(reply);
+                received = requests.recv_many(&mut burst, REQUEST_BURST) => {
+                    if received == 0 {
                         break;
                     }
-                    Some(request) => self.on_request(request),
-                    None => break,
-                },
+                    for request in burst.drain(..) {
+                        match request {
+                            Command::Shutdown { reply } => shutdown_reply = Some(reply),
+                            request if shutdown_reply.is_some() => {
+                                reject(request, &SegmentError::ContainerNotReady(self.id.0));
+                            }
+                            request => self.on_request(request),
+                        }
+                    }
+                }
+            }
+            self.flush_outbox();
+            if shutdown_reply.is_some() {
+                break;
             }
         }
         // Stop taking requests; finish what is in flight, then close the log.
@@ -148,11 +164,13 @@ impl Container {
         for request in std::mem::take(&mut self.throttled) {
             reject(request, &stopping);
         }
+        self.flush_outbox();
         while !self.pending.is_empty() && self.failed.is_none() {
             match completions.recv().await {
                 Some(completion) => self.on_log(completion),
                 None => break,
             }
+            self.flush_outbox();
         }
         while let Ok(request) = requests.try_recv() {
             reject(request, &stopping);
@@ -407,11 +425,13 @@ impl Container {
         let bytes = payload.len() as u64;
         let sequence = self.next_sequence;
         self.next_sequence += 1;
-        let starts_file = matches!(operation, Operation::Checkpoint(_));
-        if let Err(error) = self.log.append(sequence, payload, starts_file) {
-            self.fail(error.into());
-            return;
-        }
+        let start_new_file = matches!(operation, Operation::Checkpoint(_));
+        // Sent to the log writer in one message per burst of requests (see `run`).
+        self.outbox.push(LogAppend {
+            sequence,
+            payload,
+            start_new_file,
+        });
         self.in_flight_bytes += bytes;
         self.log_bytes += bytes;
         self.bytes_since_checkpoint += bytes;
@@ -421,6 +441,17 @@ impl Container {
             bytes,
             done: Vec::new(),
         });
+    }
+
+    /// Hands the records sequenced since the last call to the log writer, as one message.
+    fn flush_outbox(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        let records = std::mem::take(&mut self.outbox);
+        if let Err(error) = self.log.append_all(records) {
+            self.fail(error.into());
+        }
     }
 
     /// Runs `done` once everything sequenced so far is durable.

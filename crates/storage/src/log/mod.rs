@@ -22,7 +22,7 @@ pub use frame::{
     decode_frame, encode_frame, FileHeader, FrameFault, FILE_HEADER_LEN, FORMAT_VERSION,
     FRAME_HEADER_LEN, MAX_FRAME_PAYLOAD,
 };
-pub use writer::{LogCompletion, LogWriter};
+pub use writer::{LogAppend, LogCompletion, LogWriter};
 
 /// Tunables of the durable log.
 #[derive(Debug, Clone)]

@@ -43,9 +43,21 @@ pub enum LogCompletion {
     Truncated { before: u64, log_bytes: u64 },
 }
 
+/// One record to append, for [`LogWriter::append_all`].
+#[derive(Debug, Clone)]
+pub struct LogAppend {
+    pub sequence: u64,
+    pub payload: Bytes,
+    pub start_new_file: bool,
+}
+
+/// Requests travel in groups: one channel message (and at most one wake-up of the writer) per
+/// group, however many records it holds.
+type Message = Vec<Request>;
+
 enum Sender {
-    Thread(std_mpsc::Sender<Request>),
-    Task(mpsc::UnboundedSender<Request>),
+    Thread(std_mpsc::Sender<Message>),
+    Task(mpsc::UnboundedSender<Message>),
 }
 
 enum Running {
@@ -88,10 +100,10 @@ impl LogWriter {
         (writer, completion_receiver)
     }
 
-    fn send(&self, request: Request) -> Result<(), LogError> {
+    fn send(&self, message: Message) -> Result<(), LogError> {
         let sent = match &self.requests {
-            Sender::Thread(sender) => sender.send(request).is_ok(),
-            Sender::Task(sender) => sender.send(request).is_ok(),
+            Sender::Thread(sender) => sender.send(message).is_ok(),
+            Sender::Task(sender) => sender.send(message).is_ok(),
         };
         if sent {
             Ok(())
@@ -107,16 +119,32 @@ impl LogWriter {
         payload: Bytes,
         start_new_file: bool,
     ) -> Result<(), LogError> {
-        self.send(Request::Append {
+        self.send(vec![Request::Append {
             sequence,
             payload,
             start_new_file,
-        })
+        }])
+    }
+
+    /// Queues several records at once (cheaper than one call each).
+    pub fn append_all(&self, records: impl IntoIterator<Item = LogAppend>) -> Result<(), LogError> {
+        let message: Message = records
+            .into_iter()
+            .map(|record| Request::Append {
+                sequence: record.sequence,
+                payload: record.payload,
+                start_new_file: record.start_new_file,
+            })
+            .collect();
+        if message.is_empty() {
+            return Ok(());
+        }
+        self.send(message)
     }
 
     /// Queues the removal of the files before the one holding `before` (after all queued appends).
     pub fn truncate_before(&self, before: u64) -> Result<(), LogError> {
-        self.send(Request::Truncate { before })
+        self.send(vec![Request::Truncate { before }])
     }
 
     /// Stops the writer once everything queued is written, and waits until its files are closed.
@@ -189,11 +217,45 @@ impl Batch {
     }
 }
 
+/// The writer thread's view of its channel: requests already received, then the channel.
+struct ThreadInbox<'a> {
+    queued: std::collections::VecDeque<Request>,
+    receiver: &'a std_mpsc::Receiver<Message>,
+}
+
+impl ThreadInbox<'_> {
+    fn next(&mut self) -> Option<Request> {
+        if self.queued.is_empty() {
+            self.queued.extend(self.receiver.recv().ok()?);
+        }
+        self.queued.pop_front()
+    }
+
+    fn try_next(&mut self) -> Option<Request> {
+        if self.queued.is_empty() {
+            self.queued.extend(self.receiver.try_recv().ok()?);
+        }
+        self.queued.pop_front()
+    }
+
+    fn next_before(&mut self, deadline: Instant) -> Option<Request> {
+        if self.queued.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            self.queued.extend(self.receiver.recv_timeout(left).ok()?);
+        }
+        self.queued.pop_front()
+    }
+}
+
 fn run_thread(
     mut log: DurableLog,
-    requests: &std_mpsc::Receiver<Request>,
+    receiver: &std_mpsc::Receiver<Message>,
     completions: &Completions,
 ) {
+    let mut requests = ThreadInbox {
+        queued: std::collections::VecDeque::new(),
+        receiver,
+    };
     let max_batch_bytes = log.config.max_batch_bytes;
     let max_linger = log.config.max_batch_delay;
     let mut carried: Option<Request> = None;
@@ -202,9 +264,9 @@ fn run_thread(
     loop {
         let first = match carried.take() {
             Some(request) => request,
-            None => match requests.recv() {
-                Ok(request) => request,
-                Err(_) => return,
+            None => match requests.next() {
+                Some(request) => request,
+                None => return,
             },
         };
         let outcome = match first {
@@ -215,12 +277,12 @@ fn run_thread(
                 start_new_file,
             } => {
                 let mut batch = Batch::new(sequence, payload, start_new_file);
-                carried = batch.fill(max_batch_bytes, || requests.try_recv().ok());
-                if carried.is_none() && batch.records.len() * 2 <= recent_records {
+                carried = batch.fill(max_batch_bytes, || requests.try_next());
+                if carried.is_none() && batch.records.len() < recent_records {
                     let linger = max_linger.min(last_write / 2);
                     carried = linger_for_more(
                         &mut batch,
-                        requests,
+                        &mut requests,
                         recent_records,
                         linger,
                         max_batch_bytes,
@@ -243,17 +305,14 @@ fn run_thread(
 /// Waits up to `linger` for the batch to reach `expected` records.
 fn linger_for_more(
     batch: &mut Batch,
-    requests: &std_mpsc::Receiver<Request>,
+    requests: &mut ThreadInbox<'_>,
     expected: usize,
     linger: Duration,
     max_batch_bytes: usize,
 ) -> Option<Request> {
     let deadline = Instant::now() + linger;
     while batch.records.len() < expected && batch.bytes < max_batch_bytes {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(request) = requests.recv_timeout(left) else {
-            return None;
-        };
+        let request = requests.next_before(deadline)?;
         if let Some(carried) = batch.add(request, max_batch_bytes) {
             return Some(carried);
         }
@@ -263,18 +322,21 @@ fn linger_for_more(
 
 async fn run_task(
     mut log: DurableLog,
-    mut requests: mpsc::UnboundedReceiver<Request>,
+    mut requests: mpsc::UnboundedReceiver<Message>,
     completions: Completions,
 ) {
     let max_batch_bytes = log.config.max_batch_bytes;
+    let mut queued = std::collections::VecDeque::new();
     let mut carried: Option<Request> = None;
     loop {
-        let first = match carried.take() {
-            Some(request) => request,
-            None => match requests.recv().await {
-                Some(request) => request,
+        if carried.is_none() && queued.is_empty() {
+            match requests.recv().await {
+                Some(message) => queued.extend(message),
                 None => return,
-            },
+            }
+        }
+        let Some(first) = carried.take().or_else(|| queued.pop_front()) else {
+            continue;
         };
         let outcome = match first {
             Request::Truncate { before } => truncate(&mut log, before),
@@ -284,7 +346,12 @@ async fn run_task(
                 start_new_file,
             } => {
                 let mut batch = Batch::new(sequence, payload, start_new_file);
-                carried = batch.fill(max_batch_bytes, || requests.try_recv().ok());
+                carried = batch.fill(max_batch_bytes, || {
+                    if queued.is_empty() {
+                        queued.extend(requests.try_recv().ok()?);
+                    }
+                    queued.pop_front()
+                });
                 write(&mut log, &batch)
             }
         };
