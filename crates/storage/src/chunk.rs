@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use opendal::{Buffer, ErrorKind as DalErrorKind, Operator};
@@ -69,6 +69,8 @@ pub struct ChunkError {
 #[derive(Clone, Debug)]
 pub struct ChunkStore {
     operator: Operator,
+    /// For the `fs` backend: its root, whose directories we sync after each write.
+    local_root: Option<PathBuf>,
 }
 
 impl ChunkStore {
@@ -82,7 +84,13 @@ impl ChunkStore {
                 path: config.scheme.clone(),
                 source: Box::new(source),
             })?;
-        Ok(Self { operator })
+        let local_root = (config.scheme == "fs")
+            .then(|| config.options.get("root").map(PathBuf::from))
+            .flatten();
+        Ok(Self {
+            operator,
+            local_root,
+        })
     }
 
     /// Writes a whole chunk from `parts` (written in order, without joining them first). The
@@ -91,8 +99,11 @@ impl ChunkStore {
         self.operator
             .write(name, Buffer::from(parts))
             .await
-            .map(|_| ())
-            .map_err(|source| error("write", name, source))
+            .map_err(|source| error("write", name, source))?;
+        if let Some(root) = &self.local_root {
+            sync_directories(root.clone(), name).await?;
+        }
+        Ok(())
     }
 
     /// Reads `range` (byte offsets within the chunk).
@@ -128,6 +139,29 @@ impl ChunkStore {
             .map(|entry| entry.path().to_owned())
             .collect())
     }
+}
+
+/// OpenDAL's `fs` backend syncs a chunk's file and renames it into place, but syncs no
+/// directory: after a power loss the rename (or a directory it created) could be gone while the
+/// chunk is already recorded as stored. So sync every directory from the chunk's up to the root.
+async fn sync_directories(root: PathBuf, name: &str) -> Result<(), ChunkError> {
+    let owned_name = name.to_owned();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut directory = root.join(&owned_name);
+        while directory.pop() && directory.starts_with(&root) {
+            std::fs::File::open(&directory)?.sync_all()?;
+        }
+        Ok::<(), std::io::Error>(())
+    })
+    .await
+    .unwrap_or_else(|join| Err(std::io::Error::other(join)));
+    result.map_err(|io| {
+        error(
+            "sync directories of",
+            name,
+            opendal::Error::new(DalErrorKind::Unexpected, io.to_string()),
+        )
+    })
 }
 
 fn error(operation: &'static str, path: &str, source: opendal::Error) -> ChunkError {
