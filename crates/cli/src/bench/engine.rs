@@ -44,6 +44,8 @@ struct Figures {
     bytes: u64,
     p50: Duration,
     p99: Duration,
+    /// Appends per sync (group-commit batch size).
+    appends_per_sync: f64,
 }
 
 impl Figures {
@@ -63,13 +65,14 @@ pub fn run(args: &EngineArgs) -> anyhow::Result<()> {
         .build()?;
     if !args.json {
         println!(
-            "{:>9} {:>9} | {:>12} {:>9} {:>10} {:>10} | {:>12} {:>9} {:>10} {:>10} | {:>6}",
+            "{:>9} {:>9} | {:>12} {:>9} {:>10} {:>10} {:>8} | {:>12} {:>9} {:>10} {:>10} | {:>6}",
             "size",
             "appenders",
             "engine ap/s",
             "MB/s",
             "p50",
             "p99",
+            "ap/sync",
             "baseline ap/s",
             "MB/s",
             "p50",
@@ -107,13 +110,14 @@ fn report(size: usize, appenders: usize, engine: &Figures, baseline: &Figures, j
         return;
     }
     println!(
-        "{:>9} {:>9} | {:>12.0} {:>9.1} {:>10} {:>10} | {:>12.0} {:>9.1} {:>10} {:>10} | {:>6.2}",
+        "{:>9} {:>9} | {:>12.0} {:>9.1} {:>10} {:>10} {:>8.1} | {:>12.0} {:>9.1} {:>10} {:>10} | {:>6.2}",
         size,
         appenders,
         engine.appends_per_second(),
         engine.megabytes_per_second(),
         format_duration(engine.p50),
         format_duration(engine.p99),
+        engine.appends_per_sync,
         baseline.appends_per_second(),
         baseline.megabytes_per_second(),
         format_duration(baseline.p50),
@@ -124,13 +128,14 @@ fn report(size: usize, appenders: usize, engine: &Figures, baseline: &Figures, j
 
 fn figures_json(figures: &Figures) -> String {
     format!(
-        "{{\"appends\":{},\"seconds\":{:.3},\"appends_per_second\":{:.1},\"mb_per_second\":{:.2},\"p50_us\":{},\"p99_us\":{}}}",
+        "{{\"appends\":{},\"seconds\":{:.3},\"appends_per_second\":{:.1},\"mb_per_second\":{:.2},\"p50_us\":{},\"p99_us\":{},\"appends_per_sync\":{:.1}}}",
         figures.appends,
         figures.elapsed.as_secs_f64(),
         figures.appends_per_second(),
         figures.megabytes_per_second(),
         figures.p50.as_micros(),
-        figures.p99.as_micros()
+        figures.p99.as_micros(),
+        figures.appends_per_sync
     )
 }
 
@@ -172,6 +177,7 @@ fn baseline(
         bytes: appends * size as u64,
         p50,
         p99,
+        appends_per_sync: appenders as f64,
     })
 }
 
@@ -211,6 +217,7 @@ async fn engine(
         latencies.extend(task.await??);
     }
     let elapsed = started.elapsed();
+    let stats = store.containers()[0].stats().await?;
     store.shutdown().await;
     let appends = latencies.len() as u64;
     let (p50, p99) = percentiles(&mut latencies);
@@ -220,6 +227,7 @@ async fn engine(
         bytes: appends * size as u64,
         p50,
         p99,
+        appends_per_sync: stats.log_records as f64 / stats.log_frames.max(1) as f64,
     })
 }
 

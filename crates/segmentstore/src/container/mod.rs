@@ -111,6 +111,9 @@ pub struct ContainerStats {
     pub unstored_bytes: u64,
     pub log_bytes: u64,
     pub throttled_requests: u64,
+    /// Log frames written (one sync each) and records in them, since the container started.
+    pub log_frames: u64,
+    pub log_records: u64,
 }
 
 /// The entry point to a running container. Cheap to clone; the container stops when every

@@ -2,6 +2,7 @@
 //! checkpoints and log truncation.
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use pravaha_storage::chunk::ChunkStore;
@@ -127,12 +128,19 @@ impl Container {
     ) {
         let mut shutdown_reply = None;
         let mut burst = Vec::with_capacity(REQUEST_BURST);
+        let mut log_open = true;
         loop {
             tokio::select! {
                 biased;
-                completion = completions.recv() => match completion {
+                completion = completions.recv(), if log_open => match completion {
                     Some(completion) => self.on_log(completion),
-                    None => self.fail(SegmentError::ContainerNotReady(self.id.0)),
+                    // The writer stopped (it does after reporting a failure). Stop polling its
+                    // channel: closed, it is always ready, and this biased loop would spin
+                    // forever without ever seeing the request channel close.
+                    None => {
+                        log_open = false;
+                        self.fail(SegmentError::ContainerNotReady(self.id.0));
+                    }
                 },
                 received = requests.recv_many(&mut burst, REQUEST_BURST) => {
                     if received == 0 {
@@ -389,6 +397,8 @@ impl Container {
                     unstored_bytes: self.unstored_bytes,
                     log_bytes: self.log_bytes,
                     throttled_requests: self.throttled_total,
+                    log_frames: self.log.counters().frames.load(Ordering::Relaxed),
+                    log_records: self.log.counters().records.load(Ordering::Relaxed),
                 });
             }
             Command::Storage(request) => self.on_writer(request),

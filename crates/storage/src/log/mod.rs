@@ -77,6 +77,15 @@ struct LogFile {
     length: u64,
 }
 
+/// Running totals of a log's writes, shared with whoever watches it (metrics, benchmarks).
+#[derive(Debug, Default)]
+pub struct LogCounters {
+    /// Frames written, each followed by one sync.
+    pub frames: std::sync::atomic::AtomicU64,
+    pub records: std::sync::atomic::AtomicU64,
+    pub bytes: std::sync::atomic::AtomicU64,
+}
+
 /// The log's files and the position of the next record. Single-threaded; see [`LogWriter`] for
 /// the asynchronous, group-committing front end.
 pub struct DurableLog {
@@ -84,6 +93,7 @@ pub struct DurableLog {
     config: LogConfig,
     files: VecDeque<LogFile>,
     next_sequence: u64,
+    counters: std::sync::Arc<LogCounters>,
 }
 
 /// File names are the first sequence number of the file, zero-padded so they sort.
@@ -112,6 +122,7 @@ impl DurableLog {
             config,
             files: recovered.files,
             next_sequence: recovered.next_sequence,
+            counters: std::sync::Arc::default(),
         };
         Ok((log, recovered.records))
     }
@@ -161,6 +172,12 @@ impl DurableLog {
         self.device.sync(&file.name)?;
         file.length += buffer.len() as u64;
         self.next_sequence += records.len() as u64;
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        self.counters.frames.fetch_add(1, relaxed);
+        self.counters
+            .records
+            .fetch_add(records.len() as u64, relaxed);
+        self.counters.bytes.fetch_add(buffer.len() as u64, relaxed);
         Ok(())
     }
 
@@ -175,6 +192,11 @@ impl DurableLog {
             removed += 1;
         }
         Ok(removed)
+    }
+
+    /// The log's running totals.
+    pub fn counters(&self) -> std::sync::Arc<LogCounters> {
+        self.counters.clone()
     }
 
     /// Whether device calls block (and must run off the async runtime).

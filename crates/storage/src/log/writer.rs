@@ -70,6 +70,7 @@ enum Running {
 pub struct LogWriter {
     requests: Sender,
     running: Running,
+    counters: Arc<super::LogCounters>,
 }
 
 type Completions = mpsc::UnboundedSender<LogCompletion>;
@@ -79,6 +80,7 @@ impl LogWriter {
     /// bounds what it queues (the container limits bytes in flight).
     pub fn start(log: DurableLog) -> (Self, mpsc::UnboundedReceiver<LogCompletion>) {
         let (completions, completion_receiver) = mpsc::unbounded_channel();
+        let counters = log.counters();
         let writer = if log.is_blocking() {
             let (requests, receiver) = std_mpsc::channel();
             let thread = std::thread::Builder::new()
@@ -88,6 +90,7 @@ impl LogWriter {
             Self {
                 requests: Sender::Thread(requests),
                 running: Running::Thread(thread),
+                counters,
             }
         } else {
             let (requests, receiver) = mpsc::unbounded_channel();
@@ -95,6 +98,7 @@ impl LogWriter {
             Self {
                 requests: Sender::Task(requests),
                 running: Running::Task(task),
+                counters,
             }
         };
         (writer, completion_receiver)
@@ -145,6 +149,11 @@ impl LogWriter {
     /// Queues the removal of the files before the one holding `before` (after all queued appends).
     pub fn truncate_before(&self, before: u64) -> Result<(), LogError> {
         self.send(vec![Request::Truncate { before }])
+    }
+
+    /// The log's running totals (frames and records written so far).
+    pub fn counters(&self) -> &super::LogCounters {
+        &self.counters
     }
 
     /// Stops the writer once everything queued is written, and waits until its files are closed.
