@@ -268,7 +268,7 @@ fn run_thread(
     let max_batch_bytes = log.config.max_batch_bytes;
     let max_linger = log.config.max_batch_delay;
     let mut carried: Option<Request> = None;
-    let mut recent_records = 1;
+    let mut recent_records: usize = 1;
     let mut last_write = Duration::ZERO;
     loop {
         let first = match carried.take() {
@@ -297,7 +297,9 @@ fn run_thread(
                         max_batch_bytes,
                     );
                 }
-                recent_records = batch.records.len();
+                // Expect the largest recent batch again (the number of writers waiting on each
+                // sync), forgetting it slowly when the load drops.
+                recent_records = batch.records.len().max(recent_records - recent_records / 8);
                 let started = Instant::now();
                 let outcome = write(&mut log, &batch);
                 last_write = started.elapsed();
