@@ -110,12 +110,15 @@ pub(super) async fn start(
         config,
     };
     info!(container = %id, segments = container.committed.segments.len(), "container started");
-    storage_writer::spawn(
+    let mut container = container;
+    let interval = container.config.flush_interval;
+    // Kept so that shutdown stops the writer before the container is reopened.
+    container.storage_writer = Some(storage_writer::spawn(
         id,
         commands.downgrade(),
         chunks,
-        container.config.flush_interval,
-    );
+        interval,
+    ));
     tokio::spawn(container.run(requests, completions));
     Ok(commands)
 }

@@ -133,7 +133,8 @@ pub fn decode_frame(input: &[u8]) -> Result<(FrameHeader, Vec<&[u8]>), FrameFaul
     Ok((header, records))
 }
 
-fn decode_frame_header(input: &[u8]) -> Result<FrameHeader, FrameFault> {
+/// Decodes and checks a frame header alone (recovery uses it to learn a bad frame's extent).
+pub(super) fn decode_frame_header(input: &[u8]) -> Result<FrameHeader, FrameFault> {
     if input.len() < FRAME_HEADER_LEN {
         return Err(FrameFault::Incomplete);
     }

@@ -5,7 +5,9 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 use tracing::warn;
 
-use super::frame::{decode_frame, FileHeader, FrameFault, FILE_HEADER_LEN};
+use super::frame::{
+    decode_frame, decode_frame_header, FileHeader, FrameFault, FILE_HEADER_LEN, FRAME_HEADER_LEN,
+};
 use super::{file_name, parse_file_name, LogDevice, LogError, LogFile, LogRecord};
 
 /// A torn write leaves the tail of the last frame absent or zero-filled at this granularity.
@@ -88,8 +90,10 @@ fn read_file(
     let header = match FileHeader::decode(content) {
         Ok(header) => header,
         Err(error) => {
+            // Only zeros over the header itself show a torn write: a zero sector further on
+            // (a torn frame after synced ones) does not excuse a damaged header.
             let torn = is_last
-                && (content.len() < FILE_HEADER_LEN || has_zero_sector(content, 0, content.len()));
+                && (content.len() < FILE_HEADER_LEN || header_is_torn(content, 0, FILE_HEADER_LEN));
             if torn {
                 return Ok(FileEnd::TornAt(0));
             }
@@ -128,8 +132,13 @@ fn read_file(
 }
 
 /// Tells a torn tail from corruption. A frame is torn when it is the last thing in the last
-/// file (no valid frame follows) and it is incomplete or has a zero-filled sector, which is what
-/// a crash leaves of an unsynced write. Anything else that fails its checks is corruption.
+/// file (no valid frame follows) and it is incomplete or zero-filled where a crash leaves an
+/// unsynced write zero-filled. Anything else that fails its checks is corruption.
+///
+/// The zeros must lie within the bad frame itself. A synced frame with a flipped bit, followed by
+/// a torn write that left zeros, used to pass for torn: the synced frame was cut, acknowledged
+/// records were silently lost, and when it was the only frame left (a fresh checkpoint) the
+/// container came back empty.
 fn classify_bad_frame(
     content: &[u8],
     offset: usize,
@@ -149,7 +158,22 @@ fn classify_bad_frame(
             format!("bad frame ({fault:?}) in a file that is not the last"),
         ));
     }
-    let torn = fault == FrameFault::Incomplete || has_zero_sector(content, offset, content.len());
+    let torn = match decode_frame_header(&content[offset..]) {
+        // The header is intact, so the frame's extent is known: it must end the file (a torn
+        // write is the last thing written) or be cut short, and its zeros must be its own.
+        Ok(header) => {
+            let end = offset + FRAME_HEADER_LEN + header.payload_length as usize;
+            end > content.len()
+                || (end == content.len()
+                    && has_zero_sector(content, offset, end)
+                    && !one_flipped_bit_explains(
+                        &content[offset + FRAME_HEADER_LEN..end],
+                        header.payload_crc,
+                    ))
+        }
+        Err(FrameFault::Incomplete) => true,
+        Err(_) => header_is_torn(content, offset, FRAME_HEADER_LEN),
+    };
     if torn {
         Ok(FileEnd::TornAt(at))
     } else {
@@ -167,6 +191,63 @@ fn next_valid_frame(content: &[u8], from: usize) -> Option<usize> {
         .find(|&at| decode_frame(&content[at..]).is_ok())
 }
 
+/// Whether flipping one bit of `payload` would give it the CRC32C `expected`. A complete frame
+/// whose payload is one flipped bit away from its checksum was damaged, not torn, even when it
+/// holds zeros that look like a torn write's (legitimate zeros: the last bytes of a record just
+/// past a sector boundary, or appended zero-filled data). Treating such a frame as torn cut
+/// acknowledged records silently.
+///
+/// CRCs are linear: flipping the bit `k` bits before the end of the message changes the CRC by
+/// the CRC register state reached from the polynomial after `k` zero bits, so one pass over the
+/// payload's bit positions tries them all. A torn payload matches by chance with probability
+/// about `8 * len / 2^32`, and is then reported as corruption (never the other way around).
+fn one_flipped_bit_explains(payload: &[u8], expected: u32) -> bool {
+    const POLY: u32 = 0x82F6_3B78; // CRC-32C, reflected
+    let syndrome = crc32c::crc32c(payload) ^ expected;
+    let mut register = POLY;
+    for _ in 0..payload.len() * 8 {
+        if register == syndrome {
+            return true;
+        }
+        register = if register & 1 == 1 {
+            (register >> 1) ^ POLY
+        } else {
+            register >> 1
+        };
+    }
+    false
+}
+
+/// Whether a header at `offset` (`length` bytes) that fails its checks was torn rather than
+/// damaged: some of its bytes lie in a run of zeros that reaches the end of the file, fills a
+/// whole file-aligned sector, or starts at the header and ends at a sector boundary. The last
+/// case is a file system that persisted a file's new length but not the appended bytes: they
+/// read back as zeros from the old end of the file, which need not be sector-aligned (a small
+/// frame inside one sector used to be reported as corruption). An intact header with a flipped
+/// bit has no such run: it begins with a magic number and is followed by non-empty records.
+fn header_is_torn(content: &[u8], offset: usize, length: usize) -> bool {
+    let header_end = (offset + length).min(content.len());
+    let mut position = offset;
+    while position < header_end {
+        if content[position] != 0 {
+            position += 1;
+            continue;
+        }
+        let start = position;
+        let end = content[start..]
+            .iter()
+            .position(|&b| b != 0)
+            .map_or(content.len(), |run| start + run);
+        let fills_sector = start.div_ceil(SECTOR_BYTES) * SECTOR_BYTES + SECTOR_BYTES <= end;
+        let from_old_end = start == offset && end % SECTOR_BYTES == 0;
+        if end == content.len() || fills_sector || from_old_end {
+            return true;
+        }
+        position = end;
+    }
+    false
+}
+
 /// Whether `content[start..end]` covers a whole, file-aligned sector of zeros, or ends in a
 /// zero-filled partial sector at the end of the file.
 fn has_zero_sector(content: &[u8], start: usize, end: usize) -> bool {
@@ -181,4 +262,30 @@ fn has_zero_sector(content: &[u8], start: usize, end: usize) -> bool {
         sector = sector_end;
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_single_flipped_bit_is_explained_and_a_zeroed_tail_is_not() {
+        let payload: Vec<u8> = (0..300u32).map(|i| (i * 37 % 251) as u8).collect();
+        let crc = crc32c::crc32c(&payload);
+        for bit in 0..payload.len() * 8 {
+            let mut damaged = payload.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert!(one_flipped_bit_explains(&damaged, crc), "bit {bit}");
+        }
+        assert!(
+            !one_flipped_bit_explains(&payload, crc),
+            "an intact payload"
+        );
+        for zeros in [1, 7, 64, 299] {
+            let mut torn = payload.clone();
+            let from = torn.len() - zeros;
+            torn[from..].fill(0);
+            assert!(!one_flipped_bit_explains(&torn, crc), "{zeros} zeros");
+        }
+    }
 }

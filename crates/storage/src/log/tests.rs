@@ -129,6 +129,74 @@ fn a_complete_but_damaged_last_frame_is_corruption_not_a_torn_tail() {
 }
 
 #[test]
+fn a_frame_read_back_as_zeros_from_an_unaligned_end_of_file_is_torn() {
+    // The file's new length was persisted but not the appended frame: it reads back as zeros
+    // from the old end of the file, and ends before the next sector boundary.
+    let disk = SimDisk::new();
+    let (mut log, _) = open(&disk).unwrap();
+    log.write(&[record(1)], false).unwrap();
+    let mut frame = Vec::new();
+    encode_frame(&mut frame, 1, &[vec![7u8; 40]]);
+    assert!(disk.synced_bytes() + frame.len() as u64 <= 512);
+    let mut device: Box<dyn LogDevice> = Box::new(disk.clone());
+    device.append(&file_name(0), &frame).unwrap();
+    disk.crash(|_, unsynced| TailFate::PrefixThenZeros {
+        kept: 0,
+        zeros: unsynced,
+    });
+    let (_, recovered) = open(&disk).unwrap();
+    assert_eq!(payloads(&recovered), vec![record(1).to_vec()]);
+}
+
+#[test]
+fn a_damaged_synced_frame_stays_corruption_when_a_torn_write_follows() {
+    let disk = SimDisk::new();
+    let (mut log, _) = open(&disk).unwrap();
+    log.write(&[record(1)], false).unwrap();
+    // A flipped bit in the synced frame's payload...
+    let payload = (FILE_HEADER_LEN + FRAME_HEADER_LEN) as u64;
+    disk.flip_bit((payload + 2) * 8).unwrap();
+    // ...then a crash leaves the next write as zero sectors after it. The zeros are not the
+    // damaged frame's own: cutting it as a torn tail would lose an acknowledged record.
+    let mut frame = Vec::new();
+    encode_frame(&mut frame, 1, &[vec![7u8; 2000]]);
+    let mut device: Box<dyn LogDevice> = Box::new(disk.clone());
+    device.append(&file_name(0), &frame).unwrap();
+    disk.crash(|_, unsynced| TailFate::PrefixThenZeros {
+        kept: 0,
+        zeros: unsynced,
+    });
+    assert!(matches!(open(&disk), Err(LogError::Corrupt { .. })));
+}
+
+#[test]
+fn a_flipped_bit_in_a_last_frame_with_trailing_zeros_is_corruption() {
+    // The last frame's payload ends in zeros that start at a sector boundary (legitimate
+    // zeros look like a torn write's zero-filled last sector); a flipped bit elsewhere in it
+    // must still be reported.
+    let disk = SimDisk::new();
+    let (mut log, _) = open(&disk).unwrap();
+    log.write(&[record(1)], false).unwrap();
+    let used = usize::try_from(disk.synced_bytes()).unwrap() + FRAME_HEADER_LEN + 4;
+    let mut last = vec![7u8; 512 - used % 512];
+    last.extend_from_slice(&[0; 40]);
+    log.write(&[Bytes::from(last)], false).unwrap();
+    assert_eq!(disk.synced_bytes() % 512, 40);
+    disk.flip_bit((disk.synced_bytes() - 100) * 8 + 3).unwrap();
+    assert!(matches!(open(&disk), Err(LogError::Corrupt { .. })));
+}
+
+#[test]
+fn a_frame_with_zero_filled_data_and_a_flipped_bit_is_corruption() {
+    let disk = SimDisk::new();
+    let (mut log, _) = open(&disk).unwrap();
+    log.write(&[Bytes::from(vec![0u8; 4096])], false).unwrap();
+    disk.flip_bit(u64::try_from(FILE_HEADER_LEN + FRAME_HEADER_LEN + 4 + 100).unwrap() * 8)
+        .unwrap();
+    assert!(matches!(open(&disk), Err(LogError::Corrupt { .. })));
+}
+
+#[test]
 fn a_missing_middle_file_is_corruption() {
     let disk = SimDisk::new();
     let (mut log, _) = open(&disk).unwrap();
