@@ -15,15 +15,21 @@ use std::time::Duration;
 use bytes::Bytes;
 use pravaha_segmentstore::table::{encode_entries, entry_length};
 use pravaha_segmentstore::{
-    AppendConditions, AppendOutcome, AttributeUpdate, Clock, ContainerConfig, ContainerHandle,
-    ExpectedVersion, RawEntry, SegmentError, SegmentInfo, SegmentKind, TableChange, TableEntry,
+    AppendConditions, AppendOutcome, AttributeUpdate, Clock, ContainerHandle, ExpectedVersion,
+    RawEntry, SegmentError, SegmentInfo, SegmentKind, TableChange, TableEntry,
 };
 use pravaha_storage::chunk::{ChunkStore, ChunkStoreConfig};
-use pravaha_storage::log::LogConfig;
 use pravaha_storage::sim::SimDisk;
 use pravaha_types::ContainerId;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+mod common;
+
+use common::{
+    check_append, check_expected_version, check_merge_source, check_writable, config, no_such,
+    updated_attributes, wrong_kind, PausedClock,
+};
 
 // ---------------------------------------------------------------------------------------------
 // The universe of names, attributes and keys operations pick from.
@@ -66,33 +72,6 @@ fn payload(size: usize, fill: u8) -> Bytes {
     (0..size)
         .map(|i| fill.wrapping_add((i as u8).wrapping_mul(7)) ^ (i >> 8) as u8)
         .collect()
-}
-
-fn config() -> ContainerConfig {
-    ContainerConfig {
-        log: LogConfig {
-            max_file_bytes: 8 << 10,
-            ..LogConfig::default()
-        },
-        cache_budget_bytes: 16 << 10,
-        chunk_target_bytes: 4 << 10,
-        chunk_max_age: Duration::from_millis(10),
-        flush_interval: Duration::from_millis(5),
-        checkpoint_log_bytes: 8 << 10,
-        read_ahead_bytes: 2 << 10,
-        ..ContainerConfig::default()
-    }
-}
-
-/// Wall-clock milliseconds that follow tokio's (paused) clock, so the model knows them too.
-struct PausedClock {
-    origin: tokio::time::Instant,
-}
-
-impl Clock for PausedClock {
-    fn now_ms(&self) -> u64 {
-        1_700_000_000_000 + u64::try_from(self.origin.elapsed().as_millis()).unwrap()
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -148,18 +127,6 @@ struct Model {
     segments: BTreeMap<String, ModelSegment>,
 }
 
-fn no_such(name: &str) -> SegmentError {
-    SegmentError::NoSuchSegment(name.to_owned())
-}
-
-fn wrong_kind(name: &str, actual: SegmentKind, needed: SegmentKind) -> SegmentError {
-    SegmentError::WrongSegmentKind {
-        segment: name.to_owned(),
-        actual: actual.name(),
-        needed: needed.name(),
-    }
-}
-
 impl Model {
     fn segment(&self, name: &str) -> Result<&ModelSegment, SegmentError> {
         self.segments.get(name).ok_or_else(|| no_such(name))
@@ -171,12 +138,7 @@ impl Model {
         kind: SegmentKind,
     ) -> Result<&mut ModelSegment, SegmentError> {
         let segment = self.segments.get_mut(name).ok_or_else(|| no_such(name))?;
-        if segment.kind != kind {
-            return Err(wrong_kind(name, segment.kind, kind));
-        }
-        if segment.sealed {
-            return Err(SegmentError::Sealed(name.to_owned()));
-        }
+        check_writable(name, segment.kind, segment.sealed, kind)?;
         Ok(segment)
     }
 
@@ -224,26 +186,11 @@ impl Model {
         now: u64,
     ) -> Result<AppendOutcome, SegmentError> {
         let segment = self.writable(name, SegmentKind::Stream)?;
-        if let Some((writer, event)) = conditions.writer {
-            if segment
-                .attributes
-                .get(&writer)
-                .is_some_and(|&last| event <= last)
-            {
-                return Ok(AppendOutcome {
-                    offset: None,
-                    length: segment.length(),
-                });
-            }
-        }
-        if let Some(expected) = conditions.expected_offset {
-            if expected != segment.length() {
-                return Err(SegmentError::BadOffset {
-                    segment: name.to_owned(),
-                    expected: segment.length(),
-                    given: expected,
-                });
-            }
+        if check_append(name, &segment.attributes, segment.length(), &conditions)? {
+            return Ok(AppendOutcome {
+                offset: None,
+                length: segment.length(),
+            });
         }
         let offset = segment.length();
         segment.data.extend_from_slice(data);
@@ -288,24 +235,13 @@ impl Model {
     fn merge(&mut self, target: &str, source: &str, now: u64) -> Result<View, SegmentError> {
         self.writable(target, SegmentKind::Stream)?;
         let source_segment = self.segment(source)?;
-        if source == target {
-            return Err(SegmentError::InvalidArgument(
-                "a segment cannot be merged into itself".into(),
-            ));
-        }
-        if source_segment.kind != SegmentKind::Stream {
-            return Err(wrong_kind(source, source_segment.kind, SegmentKind::Stream));
-        }
-        if !source_segment.sealed {
-            return Err(SegmentError::NotSealed(source.to_owned()));
-        }
-        if source_segment.start > 0 {
-            return Err(SegmentError::Truncated {
-                segment: source.to_owned(),
-                offset: 0,
-                start_offset: source_segment.start,
-            });
-        }
+        check_merge_source(
+            target,
+            source,
+            source_segment.kind,
+            source_segment.sealed,
+            source_segment.start,
+        )?;
         let source_segment = self.segments.remove(source).expect("checked above");
         let target_segment = self.segments.get_mut(target).expect("checked above");
         target_segment.data.extend_from_slice(&source_segment.data);
@@ -327,22 +263,7 @@ impl Model {
         now: u64,
     ) -> Result<(), SegmentError> {
         let segment = self.segments.get_mut(name).ok_or_else(|| no_such(name))?;
-        let mut values = segment.attributes.clone();
-        for update in updates {
-            if let Some(expected) = update.expected {
-                let actual = values.get(&update.id).copied();
-                if actual != expected {
-                    return Err(SegmentError::AttributeMismatch {
-                        segment: name.to_owned(),
-                        attribute: update.id,
-                        expected,
-                        actual,
-                    });
-                }
-            }
-            values.insert(update.id, update.value);
-        }
-        segment.attributes = values;
+        segment.attributes = updated_attributes(name, &segment.attributes, updates)?;
         segment.last_modified = now;
         Ok(())
     }
@@ -365,20 +286,7 @@ impl Model {
                 ));
             }
             let current = table.get(change.key.as_ref()).map(|(version, _)| *version);
-            let mismatch = |expected| SegmentError::TableKeyVersionMismatch {
-                segment: name.to_owned(),
-                expected,
-                actual: current,
-            };
-            match (change.expected, current) {
-                (ExpectedVersion::Any, _) | (ExpectedVersion::NotExists, None) => {}
-                (ExpectedVersion::Exactly(wanted), Some(actual)) if wanted == actual => {}
-                (ExpectedVersion::Exactly(_), None) => {
-                    return Err(SegmentError::TableKeyDoesNotExist(name.to_owned()))
-                }
-                (ExpectedVersion::NotExists, Some(_)) => return Err(mismatch(None)),
-                (ExpectedVersion::Exactly(wanted), Some(_)) => return Err(mismatch(Some(wanted))),
-            }
+            check_expected_version(name, change.expected, current)?;
             match &change.value {
                 Some(value) => table.insert(change.key.to_vec(), (offset, value.to_vec())),
                 None => table.remove(change.key.as_ref()),

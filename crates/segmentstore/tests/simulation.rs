@@ -28,16 +28,23 @@ use std::time::Duration;
 use bytes::Bytes;
 use pravaha_segmentstore::table::{encode_entries, entry_length};
 use pravaha_segmentstore::{
-    AppendConditions, AppendOutcome, AttributeUpdate, Clock, ContainerConfig, ContainerHandle,
+    AppendConditions, AppendOutcome, AttributeUpdate, ContainerConfig, ContainerHandle,
     ExpectedVersion, ReadResult, SegmentError, SegmentKind, TableChange,
 };
 use pravaha_storage::chunk::{ChunkStore, ChunkStoreConfig};
-use pravaha_storage::log::{LogConfig, LogError};
+use pravaha_storage::log::LogError;
 use pravaha_storage::sim::{SimDisk, TailFate};
 use pravaha_types::ContainerId;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::task::JoinHandle;
+
+mod common;
+
+use common::{
+    check_append, check_expected_version, check_merge_source, check_writable, no_such,
+    updated_attributes, PausedClock,
+};
 
 /// Seeds run by `fixed_seeds` in CI.
 const SEEDS: u64 = 40;
@@ -105,32 +112,12 @@ fn all_attributes() -> Vec<u128> {
     PLAIN_ATTRIBUTES.iter().chain(&WRITERS).copied().collect()
 }
 
+/// The shared thresholds, plus limits small enough that requests get throttled.
 fn config() -> ContainerConfig {
     ContainerConfig {
-        log: LogConfig {
-            max_file_bytes: 8 << 10,
-            ..LogConfig::default()
-        },
-        cache_budget_bytes: 16 << 10,
         max_in_flight_bytes: 16 << 10,
         max_unstored_bytes: 64 << 10,
-        chunk_target_bytes: 4 << 10,
-        chunk_max_age: Duration::from_millis(10),
-        flush_interval: Duration::from_millis(5),
-        checkpoint_log_bytes: 8 << 10,
-        read_ahead_bytes: 2 << 10,
-        ..ContainerConfig::default()
-    }
-}
-
-/// Milliseconds that follow tokio's paused clock: deterministic.
-struct PausedClock {
-    origin: tokio::time::Instant,
-}
-
-impl Clock for PausedClock {
-    fn now_ms(&self) -> u64 {
-        1_700_000_000_000 + u64::try_from(self.origin.elapsed().as_millis()).unwrap()
+        ..common::config()
     }
 }
 
@@ -250,18 +237,6 @@ struct Model {
     segments: BTreeMap<String, ModelSegment>,
 }
 
-fn no_such(name: &str) -> SegmentError {
-    SegmentError::NoSuchSegment(name.to_owned())
-}
-
-fn wrong_kind(name: &str, actual: SegmentKind, needed: SegmentKind) -> SegmentError {
-    SegmentError::WrongSegmentKind {
-        segment: name.to_owned(),
-        actual: actual.name(),
-        needed: needed.name(),
-    }
-}
-
 impl Model {
     fn length(&self, name: &str) -> u64 {
         self.segments.get(name).map_or(0, ModelSegment::length)
@@ -286,12 +261,7 @@ impl Model {
         kind: SegmentKind,
     ) -> Result<&mut ModelSegment, SegmentError> {
         let segment = self.segments.get_mut(name).ok_or_else(|| no_such(name))?;
-        if segment.kind != kind {
-            return Err(wrong_kind(name, segment.kind, kind));
-        }
-        if segment.sealed {
-            return Err(SegmentError::Sealed(name.to_owned()));
-        }
+        check_writable(name, segment.kind, segment.sealed, kind)?;
         Ok(segment)
     }
 
@@ -319,26 +289,11 @@ impl Model {
                 conditions,
             } => {
                 let segment = self.writable(name, SegmentKind::Stream)?;
-                if let Some((writer, event)) = conditions.writer {
-                    if segment
-                        .attributes
-                        .get(&writer)
-                        .is_some_and(|&last| event <= last)
-                    {
-                        return Ok(Reply::Appended(AppendOutcome {
-                            offset: None,
-                            length: segment.length(),
-                        }));
-                    }
-                }
-                if let Some(expected) = conditions.expected_offset {
-                    if expected != segment.length() {
-                        return Err(SegmentError::BadOffset {
-                            segment: name.clone(),
-                            expected: segment.length(),
-                            given: expected,
-                        });
-                    }
+                if check_append(name, &segment.attributes, segment.length(), conditions)? {
+                    return Ok(Reply::Appended(AppendOutcome {
+                        offset: None,
+                        length: segment.length(),
+                    }));
                 }
                 let offset = segment.length();
                 segment.data.extend_from_slice(data);
@@ -378,22 +333,7 @@ impl Model {
                 .ok_or_else(|| no_such(name)),
             Request::UpdateAttributes { name, updates } => {
                 let segment = self.segments.get_mut(name).ok_or_else(|| no_such(name))?;
-                let mut values = segment.attributes.clone();
-                for update in updates {
-                    if let Some(expected) = update.expected {
-                        let actual = values.get(&update.id).copied();
-                        if actual != expected {
-                            return Err(SegmentError::AttributeMismatch {
-                                segment: name.clone(),
-                                attribute: update.id,
-                                expected,
-                                actual,
-                            });
-                        }
-                    }
-                    values.insert(update.id, update.value);
-                }
-                segment.attributes = values;
+                segment.attributes = updated_attributes(name, &segment.attributes, updates)?;
                 Ok(Reply::Done)
             }
             Request::TableUpdate { name, changes } => self.table_update(name, changes),
@@ -403,24 +343,13 @@ impl Model {
     fn merge(&mut self, target: &str, source: &str) -> Result<Reply, SegmentError> {
         self.writable(target, SegmentKind::Stream)?;
         let source_segment = self.segments.get(source).ok_or_else(|| no_such(source))?;
-        if source == target {
-            return Err(SegmentError::InvalidArgument(
-                "a segment cannot be merged into itself".into(),
-            ));
-        }
-        if source_segment.kind != SegmentKind::Stream {
-            return Err(wrong_kind(source, source_segment.kind, SegmentKind::Stream));
-        }
-        if !source_segment.sealed {
-            return Err(SegmentError::NotSealed(source.to_owned()));
-        }
-        if source_segment.start > 0 {
-            return Err(SegmentError::Truncated {
-                segment: source.to_owned(),
-                offset: 0,
-                start_offset: source_segment.start,
-            });
-        }
+        check_merge_source(
+            target,
+            source,
+            source_segment.kind,
+            source_segment.sealed,
+            source_segment.start,
+        )?;
         let source_segment = self.segments.remove(source).expect("checked above");
         let target_segment = self.segments.get_mut(target).expect("checked above");
         target_segment.data.extend_from_slice(&source_segment.data);
@@ -437,20 +366,7 @@ impl Model {
         let mut versions = Vec::new();
         for change in changes {
             let current = table.get(&change.key).map(|(version, _)| *version);
-            let mismatch = |expected| SegmentError::TableKeyVersionMismatch {
-                segment: name.to_owned(),
-                expected,
-                actual: current,
-            };
-            match (change.expected, current) {
-                (ExpectedVersion::Any, _) | (ExpectedVersion::NotExists, None) => {}
-                (ExpectedVersion::Exactly(wanted), Some(actual)) if wanted == actual => {}
-                (ExpectedVersion::Exactly(_), None) => {
-                    return Err(SegmentError::TableKeyDoesNotExist(name.to_owned()))
-                }
-                (ExpectedVersion::NotExists, Some(_)) => return Err(mismatch(None)),
-                (ExpectedVersion::Exactly(wanted), Some(_)) => return Err(mismatch(Some(wanted))),
-            }
+            check_expected_version(name, change.expected, current)?;
             match &change.value {
                 Some(value) => table.insert(change.key.clone(), (offset, value.clone())),
                 None => table.remove(&change.key),
