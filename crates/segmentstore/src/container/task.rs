@@ -8,7 +8,7 @@ use std::sync::Arc;
 use pravaha_storage::chunk::ChunkStore;
 use pravaha_storage::log::{LogAppend, LogCompletion, LogDevice, LogWriter};
 use pravaha_types::ContainerId;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, error, info};
 
@@ -25,6 +25,8 @@ use crate::Clock;
 const COMMAND_QUEUE_DEPTH: usize = 1024;
 /// Requests taken from the queue at once; their log records go to the writer in one message.
 const REQUEST_BURST: usize = 256;
+/// Most yields spent gathering a batch (see `Container::gather`).
+const MAX_GATHER_YIELDS: usize = 16;
 
 type Done = Box<dyn FnOnce(Result<(), SegmentError>) + Send>;
 
@@ -66,6 +68,8 @@ pub(super) struct Container {
     storage_writer: Option<tokio::task::JoinHandle<()>>,
     /// Records sequenced but not yet handed to the log writer.
     outbox: Vec<LogAppend>,
+    /// Requests answered by the last durability report (how many writers may append again).
+    released: usize,
 }
 
 pub(super) async fn start(
@@ -107,6 +111,7 @@ pub(super) async fn start(
         failed: None,
         storage_writer: None,
         outbox: Vec::new(),
+        released: 0,
         config,
     };
     info!(container = %id, segments = container.committed.segments.len(), "container started");
@@ -150,15 +155,12 @@ impl Container {
                         break;
                     }
                     for request in burst.drain(..) {
-                        match request {
-                            Command::Shutdown { reply } => shutdown_reply = Some(reply),
-                            request if shutdown_reply.is_some() => {
-                                reject(request, &SegmentError::ContainerNotReady(self.id.0));
-                            }
-                            request => self.on_request(request),
-                        }
+                        self.take_request(request, &mut shutdown_reply);
                     }
                 }
+            }
+            if shutdown_reply.is_none() {
+                self.gather(&mut requests, &mut shutdown_reply).await;
             }
             self.flush_outbox();
             if shutdown_reply.is_some() {
@@ -190,6 +192,42 @@ impl Container {
         debug!(container = %self.id, "container stopped");
         if let Some(reply) = shutdown_reply {
             let _ = reply.send(());
+        }
+    }
+
+    fn take_request(&mut self, request: Command, shutdown_reply: &mut Option<oneshot::Sender<()>>) {
+        match request {
+            Command::Shutdown { reply } => *shutdown_reply = Some(reply),
+            request if shutdown_reply.is_some() => {
+                reject(request, &SegmentError::ContainerNotReady(self.id.0));
+            }
+            request => self.on_request(request),
+        }
+    }
+
+    /// Writers that were just acknowledged usually append again at once. Before handing the log
+    /// a small batch, let them run (a few yields, no timers) so that their records reach the log
+    /// writer in one message and one wake-up rather than one by one.
+    async fn gather(
+        &mut self,
+        requests: &mut mpsc::Receiver<Command>,
+        shutdown_reply: &mut Option<oneshot::Sender<()>>,
+    ) {
+        let mut idle_yields = 0;
+        for _ in 0..MAX_GATHER_YIELDS {
+            if self.outbox.is_empty() || self.outbox.len() >= self.released || idle_yields >= 2 {
+                return;
+            }
+            tokio::task::yield_now().await;
+            let mut arrived = false;
+            while let Ok(request) = requests.try_recv() {
+                arrived = true;
+                self.take_request(request, shutdown_reply);
+            }
+            idle_yields = if arrived { 0 } else { idle_yields + 1 };
+            if shutdown_reply.is_some() {
+                return;
+            }
         }
     }
 
@@ -481,16 +519,19 @@ impl Container {
     fn on_log(&mut self, completion: LogCompletion) {
         match completion {
             LogCompletion::Durable(up_to) => {
+                let mut released = 0;
                 while self.pending.front().is_some_and(|p| p.sequence <= up_to) {
                     let pending = self.pending.pop_front().expect("checked non-empty");
                     self.in_flight_bytes -= pending.bytes;
                     if let Some(operation) = pending.operation {
                         self.commit(pending.sequence, operation);
                     }
+                    released += pending.done.len();
                     for done in pending.done {
                         done(Ok(()));
                     }
                 }
+                self.released = released;
                 self.evict_if_needed();
                 self.drain_throttled();
                 self.maybe_checkpoint();
