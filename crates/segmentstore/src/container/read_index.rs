@@ -183,6 +183,15 @@ impl ReadIndex {
         notify(cache);
     }
 
+    /// Segments that may hold data not yet in Tier-2 (every segment with unstored data is among
+    /// them), so that periodic work skips idle segments.
+    pub fn segments_with_unstored(&self) -> impl Iterator<Item = SegmentId> + '_ {
+        self.segments
+            .iter()
+            .filter(|(_, cache)| cache.unstored_since.is_some())
+            .map(|(&id, _)| id)
+    }
+
     /// When the oldest unstored data of `id` arrived.
     pub fn unstored_since(&self, id: SegmentId) -> Option<Instant> {
         self.segments.get(&id)?.unstored_since

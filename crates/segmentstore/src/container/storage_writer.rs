@@ -147,9 +147,10 @@ pub(super) fn select_work(
         garbage,
     };
     let mut round_bytes = 0;
-    let mut candidates: Vec<_> = committed
-        .segments
-        .values()
+    // Only segments the cache marks as holding unstored data: idle segments cost nothing here.
+    let mut candidates: Vec<_> = cache
+        .segments_with_unstored()
+        .filter_map(|id| committed.get(id))
         .filter(|s| s.length > s.start_offset)
         .collect();
     candidates.sort_by_key(|s| s.id);
