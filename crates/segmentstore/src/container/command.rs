@@ -16,6 +16,13 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, SegmentError>>;
 pub(super) type KeyLocation = (u64, u64, u32);
 
 /// Where the data of a read is.
+/// A read plan with the segment's length and seal state when it was made.
+pub(super) struct PlannedRead {
+    pub plan: ReadPlan,
+    pub length: u64,
+    pub sealed: bool,
+}
+
 pub(super) enum ReadPlan {
     Data(Bytes),
     EndOfSegment,
@@ -66,13 +73,14 @@ pub(super) enum Command {
     TableUpdate {
         name: String,
         changes: Vec<TableChange>,
+        expected_length: Option<u64>,
         reply: Reply<Vec<u64>>,
     },
     Read {
         name: String,
         offset: u64,
         max_length: usize,
-        reply: Reply<ReadPlan>,
+        reply: Reply<PlannedRead>,
     },
     Info {
         name: String,

@@ -28,7 +28,7 @@ use crate::state::{AttributeId, SegmentKind};
 use crate::table::{self, RawEntry, TableChange, TableEntry};
 use crate::Clock;
 
-use command::{Command, ReadPlan, Reply};
+use command::{Command, PlannedRead, ReadPlan, Reply};
 pub use sequencer::{AppendConditions, AttributeUpdate};
 
 /// Tunables of a container; every default works for a laptop.
@@ -101,6 +101,16 @@ pub struct ReadResult {
     pub data: Bytes,
     /// The read is at the end of a sealed segment: no more data will come.
     pub end_of_segment: bool,
+    /// The segment's length and seal state when the read was served.
+    pub segment_length: u64,
+    pub sealed: bool,
+}
+
+impl ReadResult {
+    /// The data returned reaches the segment's length as it was when the read was served.
+    pub fn at_tail(&self) -> bool {
+        self.offset + self.data.len() as u64 >= self.segment_length
+    }
 }
 
 /// Figures a container reports about itself.
@@ -194,6 +204,35 @@ impl ContainerHandle {
         .await
     }
 
+    /// Hands an append to the container and returns at once with a future of its outcome, so
+    /// that a caller can pipeline appends: appends submitted in order are applied in order.
+    pub async fn submit_append(
+        &self,
+        name: &str,
+        data: Bytes,
+        conditions: AppendConditions,
+    ) -> Result<
+        impl std::future::Future<Output = Result<AppendOutcome, SegmentError>> + Send + 'static,
+        SegmentError,
+    > {
+        let (reply, response) = oneshot::channel();
+        let id = self.id;
+        self.commands
+            .send(Command::Append {
+                name: name.to_owned(),
+                data,
+                conditions,
+                reply,
+            })
+            .await
+            .map_err(|_| SegmentError::ContainerNotReady(id.0))?;
+        Ok(async move {
+            response
+                .await
+                .map_err(|_| SegmentError::ContainerNotReady(id.0))?
+        })
+    }
+
     /// Seals the segment; returns its final length.
     pub async fn seal(&self, name: &str) -> Result<u64, SegmentError> {
         let name = name.to_owned();
@@ -267,7 +306,11 @@ impl ContainerHandle {
         let mut missing_chunks = 0;
         loop {
             let owned_name = name.to_owned();
-            let plan = self
+            let PlannedRead {
+                plan,
+                length: segment_length,
+                sealed,
+            } = self
                 .call(|reply| Command::Read {
                     name: owned_name,
                     offset,
@@ -282,6 +325,8 @@ impl ContainerHandle {
                         offset,
                         data: Bytes::new(),
                         end_of_segment: true,
+                        segment_length,
+                        sealed,
                     })
                 }
                 ReadPlan::Wait(woken) => {
@@ -290,6 +335,8 @@ impl ContainerHandle {
                             offset,
                             data: Bytes::new(),
                             end_of_segment: false,
+                            segment_length,
+                            sealed,
                         });
                     }
                     continue;
@@ -326,10 +373,13 @@ impl ContainerHandle {
                     }
                 }
             };
+            let end_of_segment = sealed && offset + data.len() as u64 >= segment_length;
             return Ok(ReadResult {
                 offset,
                 data,
-                end_of_segment: false,
+                end_of_segment,
+                segment_length,
+                sealed,
             });
         }
     }
@@ -363,10 +413,22 @@ impl ContainerHandle {
         name: &str,
         changes: Vec<TableChange>,
     ) -> Result<Vec<u64>, SegmentError> {
+        self.table_update_at(name, changes, None).await
+    }
+
+    /// Like [`Self::table_update`], and only if the table segment's length is `expected_length`
+    /// (else [`SegmentError::BadOffset`]).
+    pub async fn table_update_at(
+        &self,
+        name: &str,
+        changes: Vec<TableChange>,
+        expected_length: Option<u64>,
+    ) -> Result<Vec<u64>, SegmentError> {
         let name = name.to_owned();
         self.call(|reply| Command::TableUpdate {
             name,
             changes,
+            expected_length,
             reply,
         })
         .await

@@ -247,10 +247,20 @@ pub(super) fn table_update(
     state: &ContainerState,
     name: &str,
     changes: &[TableChange],
+    expected_length: Option<u64>,
     max_append_bytes: u64,
     time_ms: u64,
 ) -> Result<(Operation, Vec<u64>), SegmentError> {
     let segment = writable(state, name, SegmentKind::Table)?;
+    if let Some(expected) = expected_length {
+        if expected != segment.length {
+            return Err(SegmentError::BadOffset {
+                segment: name.to_owned(),
+                expected: segment.length,
+                given: expected,
+            });
+        }
+    }
     let mut versions: HashMap<&Bytes, Option<u64>> = HashMap::new();
     let mut new_versions = Vec::with_capacity(changes.len());
     let mut offset = segment.length;

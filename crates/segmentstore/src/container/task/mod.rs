@@ -378,10 +378,19 @@ impl Container {
             Command::TableUpdate {
                 name,
                 changes,
+                expected_length,
                 reply,
             } => {
                 let max = self.config.max_append_bytes;
-                match sequencer::table_update(&self.accepted, &name, &changes, max, now) {
+                let sequenced = sequencer::table_update(
+                    &self.accepted,
+                    &name,
+                    &changes,
+                    expected_length,
+                    max,
+                    now,
+                );
+                match sequenced {
                     Ok((operation, versions)) => self.submit(Ok(operation), reply, versions),
                     Err(error) => {
                         let _ = reply.send(Err(error));

@@ -3,7 +3,7 @@
 //! durable operations to a state and its cache (shared with recovery).
 
 use super::Container;
-use crate::container::command::{command_name, Command, KeyLocation, ReadPlan};
+use crate::container::command::{command_name, Command, KeyLocation, PlannedRead, ReadPlan};
 use crate::container::read_index::ReadIndex;
 use crate::container::storage_writer::{self, WriterRequest};
 use crate::container::SegmentInfo;
@@ -77,6 +77,22 @@ impl Container {
     }
 
     fn read(
+        &mut self,
+        name: &str,
+        offset: u64,
+        max_length: usize,
+    ) -> Result<PlannedRead, SegmentError> {
+        let segment = sequencer::segment(&self.committed, name)?;
+        let (length, sealed) = (segment.length, segment.sealed);
+        let plan = self.plan_read(name, offset, max_length)?;
+        Ok(PlannedRead {
+            plan,
+            length,
+            sealed,
+        })
+    }
+
+    fn plan_read(
         &mut self,
         name: &str,
         offset: u64,
