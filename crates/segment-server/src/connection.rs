@@ -184,6 +184,7 @@ impl Connection {
     }
 
     fn send(&mut self, reply: &Reply) {
+        tracing::trace!(peer = %self.peer, reply = ?reply, "reply");
         if let Err(error) = reply.encode(&mut self.out) {
             // Only strings longer than 64 KiB can fail, and every string here came from a frame.
             tracing::error!(peer = %self.peer, %error, reply = reply.name(), "could not encode a reply");
@@ -212,6 +213,7 @@ impl Connection {
     }
 
     async fn handle(&mut self, request: Request) -> Result<(), Close> {
+        tracing::trace!(peer = %self.peer, request = ?request, "request");
         match request {
             Request::Hello(hello) => {
                 self.send(&Reply::Hello(wire::Hello {
@@ -481,6 +483,14 @@ impl Connection {
                     SegmentError::ContainerNotReady(_) => {
                         self.writers.remove(&done.writer_id);
                         replies::wrong_host(done.request_id, &done.segment)
+                    }
+                    // Appends to a table segment, or beyond the limits: refused, the
+                    // connection stays usable; the writer must set up again.
+                    SegmentError::WrongSegmentKind { .. }
+                    | SegmentError::TooLarge { .. }
+                    | SegmentError::InvalidArgument(_) => {
+                        self.writers.remove(&done.writer_id);
+                        replies::for_error(done.request_id, &done.segment, &error, -1)
                     }
                     _ => {
                         return Err(Close::Fatal(format!(
@@ -854,6 +864,11 @@ impl Connection {
         target: &str,
         source: &str,
     ) -> Result<u64, SegmentError> {
+        if source == target {
+            return Err(SegmentError::InvalidArgument(format!(
+                "cannot merge {source} into itself"
+            )));
+        }
         if self.container(source).id() != container.id() {
             return Err(SegmentError::InvalidArgument(format!(
                 "{source} and {target} belong to different containers"

@@ -447,3 +447,67 @@ async fn an_unsupported_version_gets_the_servers_hello_and_a_close() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_on_the_wrong_kind_of_segment_are_refused_without_harm() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let segment = "scope/kinds/0.#epoch.0";
+    let table = "scope/kinds_kvtable/0.#epoch.0";
+    c.create_segment(segment).await;
+    c.create_table(table).await;
+
+    // Merging a segment into itself: refused, and the segment is not sealed by it.
+    let id = c.next_id();
+    let reply = c
+        .call(Request::MergeSegments(wire::MergeSegments {
+            request_id: id,
+            target: segment.into(),
+            source: segment.into(),
+            delegation_token: String::new(),
+            attribute_updates: None,
+        }))
+        .await;
+    assert!(
+        matches!(&reply, Reply::ErrorMessage(r) if r.error_code == 0),
+        "{reply:?}"
+    );
+    assert!(!c.info(segment).await.is_sealed);
+
+    // Appending to a table segment: an error reply, and the connection stays usable.
+    c.setup_append(table, 9).await;
+    let id = c
+        .send_block(9, 1, &[Bytes::from_static(b"not a table entry")])
+        .await;
+    match c.recv().await {
+        Reply::ErrorMessage(r) => {
+            assert_eq!(r.request_id, id);
+            assert_eq!(r.error_code, 0);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.info(table).await.write_offset, 0);
+
+    // A delta read from past the end continues from the end.
+    let id = c.next_id();
+    match c
+        .call(Request::ReadTableEntriesDelta(
+            wire::ReadTableEntriesDelta {
+                request_id: id,
+                segment: table.into(),
+                delegation_token: String::new(),
+                from_position: 1_000_000,
+                suggested_entry_count: 10,
+            },
+        ))
+        .await
+    {
+        Reply::TableEntriesDeltaRead(read) => {
+            assert!(read.entries.entries.is_empty());
+            assert!(read.reached_end);
+            assert_eq!(read.last_position, 0);
+        }
+        other => panic!("{other:?}"),
+    }
+    server.stop().await;
+}

@@ -236,6 +236,25 @@ async fn table_operations_follow_key_versions() {
         ]
     );
 
+    // A batch may name a key twice: conditions hold against the table before the batch, and
+    // the later value wins (the Rust client's reader groups rely on this).
+    let dup = versions(
+        &mut c,
+        vec![
+            entry("dup", wire::NOT_EXISTS, "first"),
+            entry("dup", wire::NOT_EXISTS, "second"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        get(&mut c, &["dup"]).await,
+        vec![("dup".into(), dup[1], "second".into())]
+    );
+    assert!(matches!(
+        remove(&mut c, vec![key("dup", dup[1])]).await,
+        Reply::TableKeysRemoved(_)
+    ));
+
     // A conditional update with the current version succeeds and changes the version.
     let va2 = versions(&mut c, vec![entry("a", va, "1b")]).await[0];
     assert_ne!(va2, va);

@@ -285,7 +285,12 @@ impl Model {
                     "table keys must not be empty".into(),
                 ));
             }
-            let current = table.get(change.key.as_ref()).map(|(version, _)| *version);
+            // Conditions hold against the table before the batch; a later change of the
+            // same key wins.
+            let current = segment
+                .table
+                .get(change.key.as_ref())
+                .map(|(version, _)| *version);
             check_expected_version(name, change.expected, current)?;
             match &change.value {
                 Some(value) => table.insert(change.key.to_vec(), (offset, value.to_vec())),

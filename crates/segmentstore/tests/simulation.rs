@@ -365,7 +365,8 @@ impl Model {
         let mut offset = segment.length();
         let mut versions = Vec::new();
         for change in changes {
-            let current = table.get(&change.key).map(|(version, _)| *version);
+            // Conditions hold against the table before the batch (a later change wins).
+            let current = segment.table.get(&change.key).map(|(version, _)| *version);
             check_expected_version(name, change.expected, current)?;
             match &change.value {
                 Some(value) => table.insert(change.key.clone(), (offset, value.clone())),

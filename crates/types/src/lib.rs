@@ -5,8 +5,14 @@
 //! segment is routed with) and the stable segment-to-container mapping. It knows nothing of I/O.
 
 mod names;
+mod streams;
 
 pub use names::{container_for_segment, primary_segment_name, NameError, SegmentName};
+pub use streams::{
+    parse_qualified_segment_name, qualified_segment_name, segment_epoch, segment_id,
+    segment_number, transaction_segment_name, validate_scope_name, validate_stream_name,
+    StreamNameError, INTERNAL_NAME_PREFIX, MAX_SCOPE_NAME_LENGTH, MAX_STREAM_NAME_LENGTH,
+};
 
 /// The id of a segment container: the unit of ownership, recovery and load balancing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -273,30 +273,41 @@ pub(super) async fn read_entries(
         read.to_key,
         limits,
     )?;
-    let keys = scan_keys(container, segment, &scan, limits).await?;
-    // Values are fetched for the page's keys; a key removed in between is left out, and one
-    // updated in between is returned with its new value and version.
-    let mut entries = Vec::with_capacity(keys.len());
-    let mut bytes = 0;
+    // Values are fetched for a page of keys; a key removed in between is left out, and one
+    // updated in between is returned with its new value and version. If every key of a page
+    // went away meanwhile, the next page is tried: an empty page must mean the end.
+    let mut scan = scan;
+    let mut entries = Vec::new();
     let mut last = None;
-    let found = container
-        .table_get(segment, keys.iter().map(|(key, _)| key.clone()).collect())
-        .await?;
-    for ((key, _), entry) in keys.into_iter().zip(found) {
-        last = Some(key);
-        if let Some(entry) = entry {
-            bytes += entry.key.len() + entry.value.len() + 16;
-            entries.push((
-                TableKey {
-                    data: entry.key,
-                    key_version: to_i64(entry.version),
-                },
-                TableValue { data: entry.value },
-            ));
-            if bytes >= limits.max_table_page_bytes {
-                break;
+    loop {
+        let keys = scan_keys(container, segment, &scan, limits).await?;
+        if keys.is_empty() {
+            break;
+        }
+        let mut bytes = 0;
+        let found = container
+            .table_get(segment, keys.iter().map(|(key, _)| key.clone()).collect())
+            .await?;
+        for ((key, _), entry) in keys.into_iter().zip(found) {
+            last = Some(key);
+            if let Some(entry) = entry {
+                bytes += entry.key.len() + entry.value.len() + 16;
+                entries.push((
+                    TableKey {
+                        data: entry.key,
+                        key_version: to_i64(entry.version),
+                    },
+                    TableValue { data: entry.value },
+                ));
+                if bytes >= limits.max_table_page_bytes {
+                    break;
+                }
             }
         }
+        if !entries.is_empty() {
+            break;
+        }
+        scan.after.clone_from(&last);
     }
     let continuation_token = scan.token(last.as_ref());
     Ok(Reply::TableEntriesRead(wire::TableEntriesRead {
@@ -317,9 +328,10 @@ pub(super) async fn read_delta(
     let requested = u64::try_from(read.from_position).map_err(|_| {
         SegmentError::InvalidArgument(format!("negative position {}", read.from_position))
     })?;
-    // Positions before the start offset are gone: the client must start over.
+    // Positions before the start offset are gone: the client must start over. A position past
+    // the end continues from the end (so that later writes are not skipped).
     let should_clear = requested < info.start_offset;
-    let mut position = requested.max(info.start_offset);
+    let mut position = requested.clamp(info.start_offset, info.length);
     let count = usize::try_from(read.suggested_entry_count)
         .unwrap_or(1)
         .clamp(1, limits.max_table_page_entries);

@@ -261,18 +261,15 @@ pub(super) fn table_update(
             });
         }
     }
-    let mut versions: HashMap<&Bytes, Option<u64>> = HashMap::new();
     let mut new_versions = Vec::with_capacity(changes.len());
     let mut offset = segment.length;
     for change in changes {
         check_table_limits(change)?;
-        let current = versions
-            .get(&change.key)
-            .copied()
-            .unwrap_or_else(|| segment.table.get(&change.key).map(|slot| slot.version));
+        // Every condition is checked against the table as it was before this batch (as
+        // Pravega does): a batch may name a key twice, and the later change wins.
+        let current = segment.table.get(&change.key).map(|slot| slot.version);
         check_version(name, change.expected, current)?;
         let value_length = change.value.as_ref().map_or(0, Bytes::len);
-        versions.insert(&change.key, change.value.as_ref().map(|_| offset));
         new_versions.push(offset);
         offset += table::entry_length(change.key.len(), value_length);
     }
