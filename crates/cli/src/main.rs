@@ -1,7 +1,8 @@
-//! The `pravaha` command: the segment store server and the storage-engine benchmark; the
-//! controller, standalone and administration commands arrive with their issues.
+//! The `pravaha` command: the servers (standalone, segment store, controller) and the
+//! storage-engine benchmark; administration commands arrive with the client.
 
 mod bench;
+mod controller;
 mod segmentstore;
 
 use clap::{Parser, Subcommand};
@@ -19,8 +20,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a segment store and a controller in one process (ports 12345, 9090, 9091).
+    Standalone(controller::StandaloneArgs),
     /// Run a segment store (Pravega's segment protocol, default port 12345).
     Segmentstore(segmentstore::SegmentStoreArgs),
+    /// Run a controller (gRPC 9090, REST 9091) for a segment store.
+    Controller(controller::ControllerArgs),
     /// Measure performance.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -36,7 +41,9 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Standalone(args) => controller::run_standalone(args),
         Command::Segmentstore(args) => segmentstore::run(args),
+        Command::Controller(args) => controller::run_controller(args),
         Command::Bench(command) => bench::run(command),
     }
 }

@@ -1,0 +1,898 @@
+//! Pravega's Controller gRPC API over [`Controller`].
+//!
+//! Outcomes the API has a status enum for are answered with it (`SCOPE_EXISTS`,
+//! `STREAM_NOT_FOUND`, ...); other failures become gRPC status codes the clients understand:
+//! `INVALID_ARGUMENT` (permanent: bad names, configurations, cuts), `NOT_FOUND`,
+//! `FAILED_PRECONDITION`, `UNAVAILABLE` (the segment store or metadata is unreachable: retried)
+//! and `INTERNAL`. Transactions, reader groups, Key-Value Tables, subscribers and watermarks
+//! answer `UNIMPLEMENTED` until their issue lands.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use pravaha_controller_api::v1 as api;
+use pravaha_controller_api::ControllerService;
+use tonic::{Request, Response, Status};
+
+use crate::core::{Controller, ScaleStatus};
+use crate::error::ControllerError;
+use crate::model::{
+    RetentionPolicy, RetentionType, ScaleType, ScalingPolicy, SegmentRange, StreamConfig,
+    StreamRecord,
+};
+
+pub struct GrpcService {
+    controller: Controller,
+    /// This controller's own gRPC address, for `getControllerServerList`.
+    address: SocketAddr,
+}
+
+impl GrpcService {
+    pub fn new(controller: Controller, address: SocketAddr) -> Self {
+        Self {
+            controller,
+            address,
+        }
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+fn ok<T>(message: T) -> Reply<T> {
+    Ok(Response::new(message))
+}
+
+/// The gRPC status for a failure that has no place in the reply's status enum.
+fn status(error: ControllerError) -> Status {
+    match &error {
+        ControllerError::InvalidName(_) | ControllerError::InvalidArgument(_) => {
+            Status::invalid_argument(error.to_string())
+        }
+        ControllerError::ScopeNotFound(_)
+        | ControllerError::StreamNotFound { .. }
+        | ControllerError::SegmentNotFound(_) => Status::not_found(error.to_string()),
+        ControllerError::ScopeNotEmpty(_)
+        | ControllerError::StreamNotSealed { .. }
+        | ControllerError::StreamSealed { .. }
+        | ControllerError::PreconditionFailed(_) => Status::failed_precondition(error.to_string()),
+        ControllerError::Metadata(_)
+        | ControllerError::SegmentStore(_)
+        | ControllerError::Contention(_) => Status::unavailable(error.to_string()),
+        ControllerError::Internal(_) => Status::internal(error.to_string()),
+    }
+}
+
+fn unimplemented(what: &str) -> Status {
+    Status::unimplemented(format!(
+        "{what} is not available yet in Pravaha (it arrives with the controller workflows issue)"
+    ))
+}
+
+fn stream_info(info: Option<api::StreamInfo>) -> Result<(String, String), Status> {
+    let info = info.ok_or_else(|| Status::invalid_argument("streamInfo is missing"))?;
+    Ok((info.scope, info.stream))
+}
+
+fn make_stream_info(scope: &str, stream: &str) -> api::StreamInfo {
+    api::StreamInfo {
+        scope: scope.to_owned(),
+        stream: stream.to_owned(),
+        access_operation: 0,
+    }
+}
+
+fn segment_range(scope: &str, stream: &str, range: &SegmentRange) -> api::SegmentRange {
+    api::SegmentRange {
+        segment_id: Some(api::SegmentId {
+            stream_info: Some(make_stream_info(scope, stream)),
+            segment_id: range.id,
+        }),
+        min_key: range.key_start,
+        max_key: range.key_end,
+    }
+}
+
+/// The model configuration from the API's, checking enum values.
+fn config_from_api(config: &api::StreamConfig) -> Result<StreamConfig, Status> {
+    let scaling = config
+        .scaling_policy
+        .as_ref()
+        .ok_or_else(|| Status::invalid_argument("scalingPolicy is missing"))?;
+    use api::scaling_policy::ScalingPolicyType as Api;
+    let scale_type = match Api::try_from(scaling.scale_type) {
+        Ok(Api::FixedNumSegments) => ScaleType::FixedNumSegments,
+        Ok(Api::ByRateInKbytesPerSec) => ScaleType::ByRateInKbytesPerSec,
+        Ok(Api::ByRateInEventsPerSec) => ScaleType::ByRateInEventsPerSec,
+        Err(_) => {
+            return Err(Status::invalid_argument(format!(
+                "unknown scaling policy type {}",
+                scaling.scale_type
+            )))
+        }
+    };
+    let retention = match &config.retention_policy {
+        None => None,
+        Some(policy) => {
+            use api::retention_policy::RetentionPolicyType as Api;
+            match Api::try_from(policy.retention_type) {
+                Ok(Api::Unknown) => None,
+                Ok(kind) => Some(RetentionPolicy {
+                    retention_type: if kind == Api::Time {
+                        RetentionType::Time
+                    } else {
+                        RetentionType::Size
+                    },
+                    retention_param: policy.retention_param,
+                    // Older clients leave the maximum unset (0): no maximum.
+                    retention_max: if policy.retention_max <= 0 {
+                        i64::MAX
+                    } else {
+                        policy.retention_max
+                    },
+                }),
+                Err(_) => {
+                    return Err(Status::invalid_argument(format!(
+                        "unknown retention policy type {}",
+                        policy.retention_type
+                    )))
+                }
+            }
+        }
+    };
+    Ok(StreamConfig {
+        scaling: ScalingPolicy {
+            scale_type,
+            target_rate: scaling.target_rate,
+            scale_factor: scaling.scale_factor,
+            min_num_segments: scaling.min_num_segments,
+        },
+        retention,
+        tags: config
+            .tags
+            .as_ref()
+            .map(|t| t.tag.clone())
+            .unwrap_or_default(),
+        timestamp_aggregation_timeout_ms: config.timestamp_aggregation_timeout,
+        rollover_size_bytes: config.rollover_size_bytes,
+    })
+}
+
+fn config_to_api(record: &StreamRecord) -> api::StreamConfig {
+    let config = &record.config;
+    use api::scaling_policy::ScalingPolicyType as Scale;
+    let scale_type = match config.scaling.scale_type {
+        ScaleType::FixedNumSegments => Scale::FixedNumSegments,
+        ScaleType::ByRateInKbytesPerSec => Scale::ByRateInKbytesPerSec,
+        ScaleType::ByRateInEventsPerSec => Scale::ByRateInEventsPerSec,
+    };
+    use api::retention_policy::RetentionPolicyType as Retention;
+    api::StreamConfig {
+        stream_info: Some(make_stream_info(&record.scope, &record.name)),
+        scaling_policy: Some(api::ScalingPolicy {
+            scale_type: scale_type.into(),
+            target_rate: config.scaling.target_rate,
+            scale_factor: config.scaling.scale_factor,
+            min_num_segments: config.scaling.min_num_segments,
+        }),
+        retention_policy: config.retention.map(|policy| api::RetentionPolicy {
+            retention_type: match policy.retention_type {
+                RetentionType::Time => Retention::Time,
+                RetentionType::Size => Retention::Size,
+            }
+            .into(),
+            retention_param: policy.retention_param,
+            retention_max: policy.retention_max,
+        }),
+        tags: (!config.tags.is_empty()).then(|| api::Tags {
+            tag: config.tags.clone(),
+        }),
+        timestamp_aggregation_timeout: config.timestamp_aggregation_timeout_ms,
+        rollover_size_bytes: config.rollover_size_bytes,
+    }
+}
+
+fn cut_from_api(cut: &std::collections::HashMap<i64, i64>) -> BTreeMap<i64, i64> {
+    cut.iter().map(|(k, v)| (*k, *v)).collect()
+}
+
+impl GrpcService {
+    fn token(&self, scope: &str, stream: &str) -> Result<String, Status> {
+        self.controller
+            .delegation_token(scope, stream)
+            .map_err(status)
+    }
+
+    async fn list_streams(
+        &self,
+        scope: String,
+        token: Option<api::ContinuationToken>,
+        tag: Option<&str>,
+    ) -> Reply<api::StreamsInScopeResponse> {
+        use api::streams_in_scope_response::Status as S;
+        let token = token.map(|t| t.token).unwrap_or_default();
+        match self.controller.list_streams(&scope, &token, tag).await {
+            Ok((streams, next)) => ok(api::StreamsInScopeResponse {
+                streams: streams
+                    .iter()
+                    .map(|r| make_stream_info(&r.scope, &r.name))
+                    .collect(),
+                continuation_token: Some(api::ContinuationToken { token: next }),
+                status: S::Success.into(),
+            }),
+            Err(ControllerError::ScopeNotFound(_)) => ok(api::StreamsInScopeResponse {
+                streams: Vec::new(),
+                continuation_token: Some(api::ContinuationToken { token }),
+                status: S::ScopeNotFound.into(),
+            }),
+            Err(error) => Err(status(error)),
+        }
+    }
+
+    async fn successors(&self, request: api::SegmentId) -> Reply<api::SuccessorResponse> {
+        let (scope, stream) = stream_info(request.stream_info)?;
+        let record = self
+            .controller
+            .stream(&scope, &stream)
+            .await
+            .map_err(status)?;
+        let successors = record
+            .successors(request.segment_id)
+            .ok_or_else(|| status(ControllerError::SegmentNotFound(request.segment_id)))?;
+        ok(api::SuccessorResponse {
+            segments: successors
+                .iter()
+                .map(
+                    |(range, predecessors)| api::successor_response::SegmentEntry {
+                        segment: Some(segment_range(&scope, &stream, range)),
+                        value: predecessors.clone(),
+                    },
+                )
+                .collect(),
+            delegation_token: self.token(&scope, &stream)?,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl ControllerService for GrpcService {
+    async fn get_controller_server_list(
+        &self,
+        _request: Request<api::ServerRequest>,
+    ) -> Reply<api::ServerResponse> {
+        ok(api::ServerResponse {
+            node_uri: vec![api::NodeUri {
+                endpoint: self.address.ip().to_string(),
+                port: i32::from(self.address.port()),
+            }],
+        })
+    }
+
+    async fn get_controller_to_bucket_mapping(
+        &self,
+        _request: Request<api::ControllerToBucketMappingRequest>,
+    ) -> Reply<api::ControllerToBucketMappingResponse> {
+        Err(unimplemented("getControllerToBucketMapping"))
+    }
+
+    async fn create_scope(
+        &self,
+        request: Request<api::ScopeInfo>,
+    ) -> Reply<api::CreateScopeStatus> {
+        use api::create_scope_status::Status as S;
+        let scope = request.into_inner().scope;
+        let result = match self.controller.create_scope(&scope).await {
+            Ok(true) => S::Success,
+            Ok(false) => S::ScopeExists,
+            Err(ControllerError::InvalidName(_)) => S::InvalidScopeName,
+            Err(error) => return Err(status(error)),
+        };
+        ok(api::CreateScopeStatus {
+            status: result.into(),
+        })
+    }
+
+    async fn check_scope_exists(
+        &self,
+        request: Request<api::ScopeInfo>,
+    ) -> Reply<api::ExistsResponse> {
+        let scope = request.into_inner().scope;
+        let exists = self.controller.scope_exists(&scope).await.map_err(status)?;
+        ok(api::ExistsResponse { exists })
+    }
+
+    async fn list_scopes(
+        &self,
+        request: Request<api::ScopesRequest>,
+    ) -> Reply<api::ScopesResponse> {
+        let token = request
+            .into_inner()
+            .continuation_token
+            .map(|t| t.token)
+            .unwrap_or_default();
+        let (scopes, next) = self.controller.list_scopes(&token).await.map_err(status)?;
+        ok(api::ScopesResponse {
+            scopes,
+            continuation_token: Some(api::ContinuationToken { token: next }),
+        })
+    }
+
+    async fn delete_scope(
+        &self,
+        request: Request<api::ScopeInfo>,
+    ) -> Reply<api::DeleteScopeStatus> {
+        use api::delete_scope_status::Status as S;
+        let scope = request.into_inner().scope;
+        let result = match self.controller.delete_scope(&scope).await {
+            Ok(true) => S::Success,
+            Ok(false) => S::ScopeNotFound,
+            Err(ControllerError::ScopeNotEmpty(_)) => S::ScopeNotEmpty,
+            Err(error) => return Err(status(error)),
+        };
+        ok(api::DeleteScopeStatus {
+            status: result.into(),
+        })
+    }
+
+    async fn delete_scope_recursive(
+        &self,
+        request: Request<api::ScopeInfo>,
+    ) -> Reply<api::DeleteScopeStatus> {
+        use api::delete_scope_status::Status as S;
+        let scope = request.into_inner().scope;
+        if !self.controller.scope_exists(&scope).await.map_err(status)? {
+            return ok(api::DeleteScopeStatus {
+                status: S::ScopeNotFound.into(),
+            });
+        }
+        // Seal and delete every stream, then the scope.
+        loop {
+            let (streams, _) = self
+                .controller
+                .list_streams(&scope, "", None)
+                .await
+                .map_err(status)?;
+            if streams.is_empty() {
+                break;
+            }
+            for record in streams {
+                self.controller
+                    .seal_stream(&scope, &record.name)
+                    .await
+                    .map_err(status)?;
+                self.controller
+                    .delete_stream(&scope, &record.name)
+                    .await
+                    .map_err(status)?;
+            }
+        }
+        let result = match self.controller.delete_scope(&scope).await {
+            Ok(true) => S::Success,
+            Ok(false) => S::ScopeNotFound,
+            Err(ControllerError::ScopeNotEmpty(_)) => S::ScopeNotEmpty,
+            Err(error) => return Err(status(error)),
+        };
+        ok(api::DeleteScopeStatus {
+            status: result.into(),
+        })
+    }
+
+    async fn create_stream(
+        &self,
+        request: Request<api::StreamConfig>,
+    ) -> Reply<api::CreateStreamStatus> {
+        use api::create_stream_status::Status as S;
+        let request = request.into_inner();
+        let (scope, stream) = stream_info(request.stream_info.clone())?;
+        let config = config_from_api(&request)?;
+        let result = match self.controller.create_stream(&scope, &stream, config).await {
+            Ok(true) => S::Success,
+            Ok(false) => S::StreamExists,
+            Err(ControllerError::ScopeNotFound(_)) => S::ScopeNotFound,
+            Err(ControllerError::InvalidName(_)) => S::InvalidStreamName,
+            Err(error) => return Err(status(error)),
+        };
+        ok(api::CreateStreamStatus {
+            status: result.into(),
+        })
+    }
+
+    async fn update_stream(
+        &self,
+        request: Request<api::StreamConfig>,
+    ) -> Reply<api::UpdateStreamStatus> {
+        use api::update_stream_status::Status as S;
+        let request = request.into_inner();
+        let (scope, stream) = stream_info(request.stream_info.clone())?;
+        let config = config_from_api(&request)?;
+        let result = match self.controller.update_stream(&scope, &stream, config).await {
+            Ok(()) => S::Success,
+            Err(ControllerError::StreamNotFound { .. }) => {
+                if self.controller.scope_exists(&scope).await.map_err(status)? {
+                    S::StreamNotFound
+                } else {
+                    S::ScopeNotFound
+                }
+            }
+            Err(ControllerError::StreamSealed { .. }) => S::StreamSealed,
+            Err(error) => return Err(status(error)),
+        };
+        ok(api::UpdateStreamStatus {
+            status: result.into(),
+        })
+    }
+
+    async fn get_stream_configuration(
+        &self,
+        request: Request<api::StreamInfo>,
+    ) -> Reply<api::StreamConfig> {
+        let info = request.into_inner();
+        let record = self
+            .controller
+            .stream(&info.scope, &info.stream)
+            .await
+            .map_err(status)?;
+        ok(config_to_api(&record))
+    }
+
+    async fn check_stream_exists(
+        &self,
+        request: Request<api::StreamInfo>,
+    ) -> Reply<api::ExistsResponse> {
+        let info = request.into_inner();
+        let exists = match self.controller.stream(&info.scope, &info.stream).await {
+            Ok(_) => true,
+            Err(ControllerError::StreamNotFound { .. }) => false,
+            Err(error) => return Err(status(error)),
+        };
+        ok(api::ExistsResponse { exists })
+    }
+
+    async fn list_streams_in_scope(
+        &self,
+        request: Request<api::StreamsInScopeRequest>,
+    ) -> Reply<api::StreamsInScopeResponse> {
+        let request = request.into_inner();
+        let scope = request.scope.map(|s| s.scope).unwrap_or_default();
+        self.list_streams(scope, request.continuation_token, None)
+            .await
+    }
+
+    async fn list_streams_in_scope_for_tag(
+        &self,
+        request: Request<api::StreamsInScopeWithTagRequest>,
+    ) -> Reply<api::StreamsInScopeResponse> {
+        let request = request.into_inner();
+        let scope = request.scope.map(|s| s.scope).unwrap_or_default();
+        self.list_streams(scope, request.continuation_token, Some(&request.tag))
+            .await
+    }
+
+    async fn truncate_stream(
+        &self,
+        request: Request<api::StreamCut>,
+    ) -> Reply<api::UpdateStreamStatus> {
+        let request = request.into_inner();
+        let (scope, stream) = stream_info(request.stream_info)?;
+        let result = self
+            .controller
+            .truncate_stream(&scope, &stream, cut_from_api(&request.cut))
+            .await;
+        self.update_status(&scope, result).await
+    }
+
+    async fn seal_stream(
+        &self,
+        request: Request<api::StreamInfo>,
+    ) -> Reply<api::UpdateStreamStatus> {
+        let info = request.into_inner();
+        let result = self.controller.seal_stream(&info.scope, &info.stream).await;
+        self.update_status(&info.scope, result).await
+    }
+
+    async fn delete_stream(
+        &self,
+        request: Request<api::StreamInfo>,
+    ) -> Reply<api::DeleteStreamStatus> {
+        use api::delete_stream_status::Status as S;
+        let info = request.into_inner();
+        let result = match self
+            .controller
+            .delete_stream(&info.scope, &info.stream)
+            .await
+        {
+            Ok(true) => S::Success,
+            Ok(false) => S::StreamNotFound,
+            Err(ControllerError::StreamNotSealed { .. }) => S::StreamNotSealed,
+            Err(error) => return Err(status(error)),
+        };
+        ok(api::DeleteStreamStatus {
+            status: result.into(),
+        })
+    }
+
+    async fn get_delegation_token(
+        &self,
+        request: Request<api::StreamInfo>,
+    ) -> Reply<api::DelegationToken> {
+        let info = request.into_inner();
+        ok(api::DelegationToken {
+            delegation_token: self.token(&info.scope, &info.stream)?,
+        })
+    }
+
+    async fn get_current_segments(
+        &self,
+        request: Request<api::StreamInfo>,
+    ) -> Reply<api::SegmentRanges> {
+        let info = request.into_inner();
+        let record = self
+            .controller
+            .stream(&info.scope, &info.stream)
+            .await
+            .map_err(status)?;
+        ok(api::SegmentRanges {
+            segment_ranges: record
+                .current_segments()
+                .iter()
+                .map(|r| segment_range(&info.scope, &info.stream, r))
+                .collect(),
+            delegation_token: self.token(&info.scope, &info.stream)?,
+        })
+    }
+
+    async fn get_epoch_segments(
+        &self,
+        request: Request<api::GetEpochSegmentsRequest>,
+    ) -> Reply<api::SegmentRanges> {
+        let request = request.into_inner();
+        let (scope, stream) = stream_info(request.stream_info)?;
+        let record = self
+            .controller
+            .stream(&scope, &stream)
+            .await
+            .map_err(status)?;
+        let ranges = u32::try_from(request.epoch)
+            .ok()
+            .and_then(|epoch| record.epoch_segments(epoch))
+            .ok_or_else(|| {
+                Status::invalid_argument(format!(
+                    "epoch {} does not exist (the current epoch is {})",
+                    request.epoch,
+                    record.current_epoch().epoch
+                ))
+            })?;
+        ok(api::SegmentRanges {
+            segment_ranges: ranges
+                .iter()
+                .map(|r| segment_range(&scope, &stream, r))
+                .collect(),
+            delegation_token: self.token(&scope, &stream)?,
+        })
+    }
+
+    async fn get_segments(
+        &self,
+        request: Request<api::GetSegmentsRequest>,
+    ) -> Reply<api::SegmentsAtTime> {
+        let request = request.into_inner();
+        let (scope, stream) = stream_info(request.stream_info)?;
+        let record = self
+            .controller
+            .stream(&scope, &stream)
+            .await
+            .map_err(status)?;
+        let segments = record
+            .segments_at(request.timestamp)
+            .into_iter()
+            .map(|(id, offset)| api::segments_at_time::SegmentLocation {
+                segment_id: Some(api::SegmentId {
+                    stream_info: Some(make_stream_info(&scope, &stream)),
+                    segment_id: id,
+                }),
+                offset,
+            })
+            .collect();
+        ok(api::SegmentsAtTime {
+            segments,
+            delegation_token: self.token(&scope, &stream)?,
+        })
+    }
+
+    async fn get_segments_immediatly_following(
+        &self,
+        request: Request<api::SegmentId>,
+    ) -> Reply<api::SuccessorResponse> {
+        self.successors(request.into_inner()).await
+    }
+
+    async fn get_segments_immediately_following(
+        &self,
+        request: Request<api::SegmentId>,
+    ) -> Reply<api::SuccessorResponse> {
+        self.successors(request.into_inner()).await
+    }
+
+    async fn get_segments_between(
+        &self,
+        request: Request<api::StreamCutRange>,
+    ) -> Reply<api::StreamCutRangeResponse> {
+        let request = request.into_inner();
+        let (scope, stream) = stream_info(request.stream_info)?;
+        let record = self
+            .controller
+            .stream(&scope, &stream)
+            .await
+            .map_err(status)?;
+        let (from, to) = (cut_from_api(&request.from), cut_from_api(&request.to));
+        for cut in [&from, &to] {
+            if !cut.is_empty() {
+                record.validate_cut(cut).map_err(Status::invalid_argument)?;
+            }
+        }
+        ok(api::StreamCutRangeResponse {
+            segments: record
+                .segments_between(&from, &to)
+                .into_iter()
+                .map(|id| api::SegmentId {
+                    stream_info: Some(make_stream_info(&scope, &stream)),
+                    segment_id: id,
+                })
+                .collect(),
+            delegation_token: self.token(&scope, &stream)?,
+        })
+    }
+
+    async fn get_uri(&self, request: Request<api::SegmentId>) -> Reply<api::NodeUri> {
+        let request = request.into_inner();
+        let (scope, stream) = stream_info(request.stream_info)?;
+        let node = self
+            .controller
+            .endpoint(&scope, &stream, request.segment_id);
+        ok(api::NodeUri {
+            endpoint: node.advertised_host.clone(),
+            port: i32::from(node.advertised_port),
+        })
+    }
+
+    async fn is_segment_valid(
+        &self,
+        request: Request<api::SegmentId>,
+    ) -> Reply<api::SegmentValidityResponse> {
+        let request = request.into_inner();
+        let (scope, stream) = stream_info(request.stream_info)?;
+        let response = match self
+            .controller
+            .is_segment_valid(&scope, &stream, request.segment_id)
+            .await
+        {
+            Ok(valid) => valid,
+            Err(ControllerError::StreamNotFound { .. }) => false,
+            Err(error) => return Err(status(error)),
+        };
+        ok(api::SegmentValidityResponse { response })
+    }
+
+    async fn is_stream_cut_valid(
+        &self,
+        request: Request<api::StreamCut>,
+    ) -> Reply<api::StreamCutValidityResponse> {
+        let request = request.into_inner();
+        let (scope, stream) = stream_info(request.stream_info)?;
+        let record = self
+            .controller
+            .stream(&scope, &stream)
+            .await
+            .map_err(status)?;
+        ok(api::StreamCutValidityResponse {
+            response: record.validate_cut(&cut_from_api(&request.cut)).is_ok(),
+        })
+    }
+
+    async fn scale(&self, request: Request<api::ScaleRequest>) -> Reply<api::ScaleResponse> {
+        use api::scale_response::ScaleStreamStatus as S;
+        let request = request.into_inner();
+        let (scope, stream) = stream_info(request.stream_info)?;
+        let ranges: Vec<(f64, f64)> = request
+            .new_key_ranges
+            .iter()
+            .map(|r| (r.start, r.end))
+            .collect();
+        match self
+            .controller
+            .scale(&scope, &stream, &request.sealed_segments, &ranges)
+            .await
+        {
+            Ok(started) => ok(api::ScaleResponse {
+                status: S::Started.into(),
+                segments: started
+                    .segments
+                    .iter()
+                    .map(|r| segment_range(&scope, &stream, r))
+                    .collect(),
+                epoch: i32::try_from(started.epoch).unwrap_or(i32::MAX),
+            }),
+            Err(ControllerError::PreconditionFailed(why)) => {
+                tracing::debug!(scope, stream, why, "scale refused");
+                ok(api::ScaleResponse {
+                    status: S::PreconditionFailed.into(),
+                    segments: Vec::new(),
+                    epoch: 0,
+                })
+            }
+            Err(error) => Err(status(error)),
+        }
+    }
+
+    async fn check_scale(
+        &self,
+        request: Request<api::ScaleStatusRequest>,
+    ) -> Reply<api::ScaleStatusResponse> {
+        use api::scale_status_response::ScaleStatus as S;
+        let request = request.into_inner();
+        let (scope, stream) = stream_info(request.stream_info)?;
+        let result = match self
+            .controller
+            .check_scale(&scope, &stream, request.epoch)
+            .await
+        {
+            Ok(ScaleStatus::Success) => S::Success,
+            Ok(ScaleStatus::InProgress) => S::InProgress,
+            Ok(ScaleStatus::InvalidInput) | Err(ControllerError::StreamNotFound { .. }) => {
+                S::InvalidInput
+            }
+            Err(error) => {
+                tracing::warn!(scope, stream, %error, "checkScale failed");
+                S::InternalError
+            }
+        };
+        ok(api::ScaleStatusResponse {
+            status: result.into(),
+        })
+    }
+
+    async fn create_transaction(
+        &self,
+        _: Request<api::CreateTxnRequest>,
+    ) -> Reply<api::CreateTxnResponse> {
+        Err(unimplemented("createTransaction"))
+    }
+
+    async fn ping_transaction(&self, _: Request<api::PingTxnRequest>) -> Reply<api::PingTxnStatus> {
+        Err(unimplemented("pingTransaction"))
+    }
+
+    async fn commit_transaction(&self, _: Request<api::TxnRequest>) -> Reply<api::TxnStatus> {
+        Err(unimplemented("commitTransaction"))
+    }
+
+    async fn abort_transaction(&self, _: Request<api::TxnRequest>) -> Reply<api::TxnStatus> {
+        Err(unimplemented("abortTransaction"))
+    }
+
+    async fn check_transaction_state(&self, _: Request<api::TxnRequest>) -> Reply<api::TxnState> {
+        Err(unimplemented("checkTransactionState"))
+    }
+
+    async fn list_completed_transactions(
+        &self,
+        _: Request<api::ListCompletedTxnRequest>,
+    ) -> Reply<api::ListCompletedTxnResponse> {
+        Err(unimplemented("listCompletedTransactions"))
+    }
+
+    async fn remove_writer(
+        &self,
+        _: Request<api::RemoveWriterRequest>,
+    ) -> Reply<api::RemoveWriterResponse> {
+        Err(unimplemented("removeWriter"))
+    }
+
+    async fn note_timestamp_from_writer(
+        &self,
+        _: Request<api::TimestampFromWriter>,
+    ) -> Reply<api::TimestampResponse> {
+        Err(unimplemented("noteTimestampFromWriter"))
+    }
+
+    async fn create_key_value_table(
+        &self,
+        _: Request<api::KeyValueTableConfig>,
+    ) -> Reply<api::CreateKeyValueTableStatus> {
+        Err(unimplemented("createKeyValueTable"))
+    }
+
+    async fn get_key_value_table_configuration(
+        &self,
+        _: Request<api::KeyValueTableInfo>,
+    ) -> Reply<api::KeyValueTableConfigResponse> {
+        Err(unimplemented("getKeyValueTableConfiguration"))
+    }
+
+    async fn get_current_segments_key_value_table(
+        &self,
+        _: Request<api::KeyValueTableInfo>,
+    ) -> Reply<api::SegmentRanges> {
+        Err(unimplemented("getCurrentSegmentsKeyValueTable"))
+    }
+
+    async fn list_key_value_tables_in_scope(
+        &self,
+        _: Request<api::KvTablesInScopeRequest>,
+    ) -> Reply<api::KvTablesInScopeResponse> {
+        Err(unimplemented("listKeyValueTablesInScope"))
+    }
+
+    async fn delete_key_value_table(
+        &self,
+        _: Request<api::KeyValueTableInfo>,
+    ) -> Reply<api::DeleteKvTableStatus> {
+        Err(unimplemented("deleteKeyValueTable"))
+    }
+
+    async fn create_reader_group(
+        &self,
+        _: Request<api::ReaderGroupConfiguration>,
+    ) -> Reply<api::CreateReaderGroupResponse> {
+        Err(unimplemented("createReaderGroup"))
+    }
+
+    async fn get_reader_group_config(
+        &self,
+        _: Request<api::ReaderGroupInfo>,
+    ) -> Reply<api::ReaderGroupConfigResponse> {
+        Err(unimplemented("getReaderGroupConfig"))
+    }
+
+    async fn update_reader_group(
+        &self,
+        _: Request<api::ReaderGroupConfiguration>,
+    ) -> Reply<api::UpdateReaderGroupResponse> {
+        Err(unimplemented("updateReaderGroup"))
+    }
+
+    async fn delete_reader_group(
+        &self,
+        _: Request<api::ReaderGroupInfo>,
+    ) -> Reply<api::DeleteReaderGroupStatus> {
+        Err(unimplemented("deleteReaderGroup"))
+    }
+
+    async fn list_subscribers(
+        &self,
+        _: Request<api::StreamInfo>,
+    ) -> Reply<api::SubscribersResponse> {
+        Err(unimplemented("listSubscribers"))
+    }
+
+    async fn update_subscriber_stream_cut(
+        &self,
+        _: Request<api::SubscriberStreamCut>,
+    ) -> Reply<api::UpdateSubscriberStatus> {
+        Err(unimplemented("updateSubscriberStreamCut"))
+    }
+}
+
+impl GrpcService {
+    /// The `UpdateStreamStatus` for a truncate or seal.
+    async fn update_status(
+        &self,
+        scope: &str,
+        result: Result<(), ControllerError>,
+    ) -> Reply<api::UpdateStreamStatus> {
+        use api::update_stream_status::Status as S;
+        let outcome = match result {
+            Ok(()) => S::Success,
+            Err(ControllerError::StreamNotFound { .. }) => {
+                if self.controller.scope_exists(scope).await.map_err(status)? {
+                    S::StreamNotFound
+                } else {
+                    S::ScopeNotFound
+                }
+            }
+            Err(error) => return Err(status(error)),
+        };
+        ok(api::UpdateStreamStatus {
+            status: outcome.into(),
+        })
+    }
+}

@@ -1,0 +1,105 @@
+//! Pravega's Controller REST admin API (default port 9091, base path `/v1`), JSON in and out,
+//! over [`Controller`]'s public operations. Routes, shapes and statuses follow Pravega's
+//! `Controller.yaml`; `docs/controller.md` lists them and what is not supported yet.
+//!
+//! - Errors are `{"code": <status>, "message": "..."}`; [`error::status_of`] maps every
+//!   controller failure to its status.
+//! - An `Authorization` header is accepted and ignored: auth is not enforced on this API yet.
+//! - Reader groups do not exist yet: their list is empty and each one is a 404.
+//! - `GET /v1/openapi.json` serves an OpenAPI 3 description of exactly these routes.
+
+mod convert;
+mod error;
+mod extract;
+mod health;
+mod json;
+mod scopes;
+mod streams;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, Method, StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::routing::{get, put};
+use axum::Router;
+
+use crate::core::Controller;
+use error::ApiError;
+
+/// The OpenAPI 3 document of this API.
+pub const OPENAPI: &str = include_str!("rest/openapi.json");
+
+/// Largest request body accepted (a stream request with 128 tags of 256 bytes is ~40 KiB).
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The REST API's routes over `controller`.
+pub fn router(controller: Controller) -> Router {
+    Router::new()
+        .route("/v1/scopes", get(scopes::list).post(scopes::create))
+        .route(
+            "/v1/scopes/{scope}",
+            get(scopes::get).delete(scopes::delete),
+        )
+        .route(
+            "/v1/scopes/{scope}/streams",
+            get(streams::list).post(streams::create),
+        )
+        .route(
+            "/v1/scopes/{scope}/streams/{stream}",
+            get(streams::get)
+                .put(streams::update)
+                .delete(streams::delete),
+        )
+        .route(
+            "/v1/scopes/{scope}/streams/{stream}/state",
+            put(streams::update_state),
+        )
+        .route(
+            "/v1/scopes/{scope}/streams/{stream}/scaling-events",
+            get(streams::scaling_events),
+        )
+        .route(
+            "/v1/scopes/{scope}/readergroups",
+            get(scopes::list_reader_groups),
+        )
+        .route(
+            "/v1/scopes/{scope}/readergroups/{group}",
+            get(scopes::reader_group).delete(scopes::reader_group),
+        )
+        .route("/v1/health", get(health::health))
+        .route("/v1/health/status", get(health::status))
+        .route("/v1/health/readiness", get(health::readiness))
+        .route("/v1/health/liveness", get(health::liveness))
+        .route("/v1/health/details", get(health::details))
+        .route("/v1/openapi.json", get(openapi))
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(controller)
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_is_json_of_version_3() {
+        let document: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+        assert!(document["paths"].as_object().unwrap().len() > 10);
+    }
+}

@@ -1,0 +1,97 @@
+//! Scope routes, and the reader-group routes (reader groups are not supported yet).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use pravaha_types::validate_scope_name;
+
+use super::error::ApiError;
+use super::extract::{ApiPath, JsonBody};
+use super::json::{ScopeProperty, ScopesList};
+use crate::core::Controller;
+use crate::error::ControllerError;
+
+/// `GET /v1/scopes`: every scope, through all pages.
+pub async fn list(State(controller): State<Controller>) -> Result<Json<ScopesList>, ApiError> {
+    let mut scopes = Vec::new();
+    let mut token = String::new();
+    loop {
+        let (page, next) = controller.list_scopes(&token).await?;
+        if page.is_empty() {
+            return Ok(Json(ScopesList { scopes }));
+        }
+        if next == token {
+            return Err(
+                ControllerError::Internal("the scope listing did not advance".into()).into(),
+            );
+        }
+        scopes.extend(
+            page.into_iter()
+                .map(|scope_name| ScopeProperty { scope_name }),
+        );
+        token = next;
+    }
+}
+
+/// `POST /v1/scopes`: 201, 400 for a bad or internal (`_`) name, 409 if it exists.
+pub async fn create(
+    State(controller): State<Controller>,
+    JsonBody(request): JsonBody<ScopeProperty>,
+) -> Result<(StatusCode, Json<ScopeProperty>), ApiError> {
+    let scope = &request.scope_name;
+    validate_scope_name(scope, false).map_err(|error| ApiError::bad_request(error.to_string()))?;
+    if !controller.create_scope(scope).await? {
+        return Err(ApiError::conflict(format!("scope {scope} already exists")));
+    }
+    tracing::info!(scope, "scope created");
+    Ok((StatusCode::CREATED, Json(request)))
+}
+
+/// `GET /v1/scopes/{scope}`.
+pub async fn get(
+    State(controller): State<Controller>,
+    ApiPath(scope): ApiPath<String>,
+) -> Result<Json<ScopeProperty>, ApiError> {
+    require_scope(&controller, &scope).await?;
+    Ok(Json(ScopeProperty { scope_name: scope }))
+}
+
+/// `DELETE /v1/scopes/{scope}`: 204, 404, 412 when it still has streams.
+pub async fn delete(
+    State(controller): State<Controller>,
+    ApiPath(scope): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    if !controller.delete_scope(&scope).await? {
+        return Err(ControllerError::ScopeNotFound(scope).into());
+    }
+    tracing::info!(scope, "scope deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/scopes/{scope}/readergroups`: always empty until reader groups exist.
+pub async fn list_reader_groups(
+    State(controller): State<Controller>,
+    ApiPath(scope): ApiPath<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_scope(&controller, &scope).await?;
+    Ok(Json(serde_json::json!({ "readerGroups": [] })))
+}
+
+/// `GET` and `DELETE /v1/scopes/{scope}/readergroups/{group}`: always 404.
+pub async fn reader_group(
+    State(controller): State<Controller>,
+    ApiPath((scope, group)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    require_scope(&controller, &scope).await?;
+    Err(ApiError::not_found(format!(
+        "reader group {scope}/{group} does not exist: reader groups are not supported yet"
+    )))
+}
+
+async fn require_scope(controller: &Controller, scope: &str) -> Result<(), ApiError> {
+    if controller.scope_exists(scope).await? {
+        Ok(())
+    } else {
+        Err(ControllerError::ScopeNotFound(scope.to_owned()).into())
+    }
+}
