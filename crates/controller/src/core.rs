@@ -179,6 +179,7 @@ impl Controller {
             v: RECORD_VERSION,
             name: scope.to_owned(),
             created_ms: now_ms(),
+            deleting: false,
         };
         Ok(self
             .inner
@@ -194,7 +195,7 @@ impl Controller {
             .table
             .get::<ScopeRecord>(&scope_key(scope))
             .await?
-            .is_some())
+            .is_some_and(|record| !record.value.deleting))
     }
 
     /// One page of scope names and the token for the next.
@@ -208,14 +209,22 @@ impl Controller {
     }
 
     /// Deletes an empty scope; false if it does not exist.
+    ///
+    /// The scope is first marked as being deleted, then checked for streams; `create_stream`
+    /// writes its stream first and then checks the scope. Each side writes before it reads the
+    /// other's key, so a stream is never left behind in a deleted scope.
     pub async fn delete_scope(&self, scope: &str) -> Result<bool, ControllerError> {
-        let Some(record) = self
-            .inner
-            .table
-            .get::<ScopeRecord>(&scope_key(scope))
-            .await?
-        else {
-            return Ok(false);
+        let key = scope_key(scope);
+        let marked = loop {
+            let Some(Versioned { mut value, version }) =
+                self.inner.table.get::<ScopeRecord>(&key).await?
+            else {
+                return Ok(false);
+            };
+            value.deleting = true;
+            if let Some(version) = self.inner.table.replace(&key, &value, version).await? {
+                break Versioned { value, version };
+            }
         };
         let (streams, _) = self
             .inner
@@ -223,12 +232,16 @@ impl Controller {
             .list::<StreamRecord>(&format!("stream/{scope}/"), "", 1)
             .await?;
         if !streams.is_empty() {
+            let mut value = marked.value;
+            value.deleting = false;
+            // If this fails another request changed the scope meanwhile; it stays usable.
+            self.inner
+                .table
+                .replace(&key, &value, marked.version)
+                .await?;
             return Err(ControllerError::ScopeNotEmpty(scope.to_owned()));
         }
-        self.inner
-            .table
-            .remove(&scope_key(scope), record.version)
-            .await
+        self.inner.table.remove(&key, marked.version).await
     }
 
     // ---- streams ------------------------------------------------------------------------
@@ -258,7 +271,15 @@ impl Controller {
         self.require_scope(scope).await?;
         let key = stream_key(scope, stream);
         let record = StreamRecord::new(scope, stream, config, now_ms());
-        let created = self.inner.table.create(&key, &record).await?.is_some();
+        let created = self.inner.table.create(&key, &record).await?;
+        if let Some(version) = created {
+            // The scope may have been deleted since it was checked (see `delete_scope`).
+            if !self.scope_exists(scope).await? {
+                self.inner.table.remove(&key, version).await?;
+                return Err(ControllerError::ScopeNotFound(scope.to_owned()));
+            }
+        }
+        let created = created.is_some();
         // A stream still being created (here or by a controller that stopped) is finished first.
         self.drive(&key).await?;
         Ok(created)
@@ -300,17 +321,23 @@ impl Controller {
         let mut token = token.to_owned();
         let mut streams = Vec::new();
         loop {
-            let (page, next) = self
+            let (page, _) = self
                 .inner
                 .table
                 .list::<StreamRecord>(&prefix, &token, limit)
                 .await?;
             let exhausted = page.is_empty();
-            token = next;
-            streams.extend(page.into_iter().map(|(_, r)| r).filter(|r| {
-                r.state != StreamState::Creating
-                    && tag.is_none_or(|t| r.config.tags.iter().any(|x| x == t))
-            }));
+            for (key, record) in page {
+                if streams.len() == limit {
+                    break;
+                }
+                token = key;
+                let wanted = record.state != StreamState::Creating
+                    && tag.is_none_or(|t| record.config.tags.iter().any(|x| x == t));
+                if wanted {
+                    streams.push(record);
+                }
+            }
             if exhausted || streams.len() >= limit {
                 return Ok((streams, token));
             }

@@ -204,6 +204,9 @@ pub struct ScopeRecord {
     pub v: u32,
     pub name: String,
     pub created_ms: i64,
+    /// Set while a deletion checks that the scope is empty; the scope counts as gone.
+    #[serde(default)]
+    pub deleting: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -443,6 +446,30 @@ impl StreamRecord {
     pub fn successors(&self, id: i64) -> Option<Vec<(SegmentRange, Vec<i64>)>> {
         let segment = self.segments.get(&id)?;
         let Some(epoch) = segment.replaced_in_epoch else {
+            // A scale in progress that seals this segment already names its successors (they
+            // are created before it is sealed): writers that find it sealed move on to them.
+            if let Some(Workflow::Scale {
+                sealed, created, ..
+            }) = &self.workflow
+            {
+                if sealed.contains(&id) {
+                    return Some(
+                        created
+                            .iter()
+                            .filter(|s| s.overlaps(segment))
+                            .map(|s| {
+                                let predecessors = sealed
+                                    .iter()
+                                    .filter_map(|p| self.segments.get(p))
+                                    .filter(|p| p.overlaps(s))
+                                    .map(|p| p.id)
+                                    .collect();
+                                (SegmentRange::from(s), predecessors)
+                            })
+                            .collect(),
+                    );
+                }
+            }
             return Some(Vec::new());
         };
         let new_epoch = self.epoch(epoch)?;
@@ -702,6 +729,26 @@ mod tests {
         assert_eq!(successors[0].0.id, merged);
         assert_eq!(successors[0].1, vec![id(1, 2), id(1, 3)]);
         assert_eq!(record.epoch_segments(1).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn successors_are_known_while_a_scale_is_in_progress() {
+        let mut record = stream(2);
+        let workflow = record
+            .plan_scale(&[1], &[(0.5, 0.75), (0.75, 1.0)], 5)
+            .unwrap();
+        record.workflow = Some(workflow);
+        let successors = record.successors(1).unwrap();
+        assert_eq!(
+            successors
+                .iter()
+                .map(|(s, p)| (s.id, p.clone()))
+                .collect::<Vec<_>>(),
+            vec![(id(1, 2), vec![1]), (id(1, 3), vec![1])]
+        );
+        assert!(record.successors(0).unwrap().is_empty());
+        // The current epoch is unchanged until the scale completes.
+        assert_eq!(record.current_segments().len(), 2);
     }
 
     #[test]

@@ -242,8 +242,9 @@ async fn restart_and_finish(store: &Store) -> StreamRecord {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scale_killed_midway_is_completed_by_the_next_controller() {
-    // Steps: create 3 segments, then seal 2. Kill after 1 (some created) and after 4 (one sealed).
-    for pause in [1, 4] {
+    // Steps: create 3 segments, then seal 2. Kill before any, after one creation, and after
+    // one seal.
+    for pause in [0, 1, 4] {
         let store = Store::start().await;
         prepare(&store).await;
         let left = kill_mid_workflow(&store, "scale", pause).await;
@@ -281,46 +282,52 @@ async fn a_scale_killed_midway_is_completed_by_the_next_controller() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_truncation_killed_midway_is_completed_by_the_next_controller() {
-    let store = Store::start().await;
-    prepare(&store).await;
-    let left = kill_mid_workflow(&store, "truncate", 1).await;
-    assert!(matches!(left.workflow, Some(Workflow::Truncate { .. })));
-    assert!(
-        left.truncation.is_empty(),
-        "the cut was recorded before its steps ran"
-    );
-    let done = restart_and_finish(&store).await;
+    // Steps: truncate 3 segments. Kill before the first, and after two.
     let step = i64::try_from(frame_event(b"payload").len()).unwrap();
-    assert_eq!(
-        done.truncation,
-        BTreeMap::from([(0, step), (1, 2 * step), (2, 3 * step)])
-    );
-    for (n, offset) in [(0, step), (1, 2 * step), (2, 3 * step)] {
-        let info = store
-            .client
-            .segment_info(store.addr(), &format!("sc/st/{n}.#epoch.0"), "")
-            .await
-            .unwrap();
-        assert_eq!(info.start_offset, offset);
+    let cut = BTreeMap::from([(0, step), (1, 2 * step), (2, 3 * step)]);
+    for pause in [0, 2] {
+        let store = Store::start().await;
+        prepare(&store).await;
+        let left = kill_mid_workflow(&store, "truncate", pause).await;
+        assert!(matches!(left.workflow, Some(Workflow::Truncate { .. })));
+        assert!(
+            left.truncation.is_empty(),
+            "the cut was recorded before its steps ran"
+        );
+        let done = restart_and_finish(&store).await;
+        assert_eq!(done.truncation, cut);
+        for (id, offset) in &cut {
+            let info = store
+                .client
+                .segment_info(store.addr(), &format!("sc/st/{id}.#epoch.0"), "")
+                .await
+                .unwrap();
+            assert_eq!(info.start_offset, *offset);
+        }
+        store.stop().await;
     }
-    store.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seal_killed_midway_is_completed_by_the_next_controller() {
-    let store = Store::start().await;
-    prepare(&store).await;
-    let left = kill_mid_workflow(&store, "seal", 1).await;
-    assert_eq!(left.state, StreamState::Active);
-    assert!(matches!(left.workflow, Some(Workflow::Seal)));
-    // One segment sealed before the kill, the others not yet.
-    assert_eq!(store.sealed("sc/st/0.#epoch.0").await, Ok(true));
-    assert_eq!(store.sealed("sc/st/2.#epoch.0").await, Ok(false));
-    let done = restart_and_finish(&store).await;
-    assert_eq!(done.state, StreamState::Sealed);
-    assert!(done.current_segments().is_empty());
-    for n in 0..3 {
-        assert_eq!(store.sealed(&format!("sc/st/{n}.#epoch.0")).await, Ok(true));
+    // Steps: seal 3 segments. Kill before the first, after one and after two.
+    for pause in [0, 1, 2] {
+        let store = Store::start().await;
+        prepare(&store).await;
+        let left = kill_mid_workflow(&store, "seal", pause).await;
+        assert_eq!(left.state, StreamState::Active);
+        assert!(matches!(left.workflow, Some(Workflow::Seal)));
+        // Exactly the first `pause` segments were sealed before the kill.
+        for n in 0..3 {
+            let sealed = store.sealed(&format!("sc/st/{n}.#epoch.0")).await;
+            assert_eq!(sealed, Ok(n < pause), "segment {n} after {pause} steps");
+        }
+        let done = restart_and_finish(&store).await;
+        assert_eq!(done.state, StreamState::Sealed);
+        assert!(done.current_segments().is_empty());
+        for n in 0..3 {
+            assert_eq!(store.sealed(&format!("sc/st/{n}.#epoch.0")).await, Ok(true));
+        }
+        store.stop().await;
     }
-    store.stop().await;
 }

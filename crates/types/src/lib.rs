@@ -5,9 +5,11 @@
 //! segment is routed with) and the stable segment-to-container mapping. It knows nothing of I/O.
 
 mod names;
+mod routing;
 mod streams;
 
 pub use names::{container_for_segment, primary_segment_name, NameError, SegmentName};
+pub use routing::routing_key_position;
 pub use streams::{
     parse_qualified_segment_name, qualified_segment_name, segment_epoch, segment_id,
     segment_number, transaction_segment_name, validate_scope_name, validate_stream_name,
