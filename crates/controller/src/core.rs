@@ -38,6 +38,8 @@ pub struct ControllerConfig {
     pub token_lifetime: Duration,
     /// Test hook for crash tests: a workflow stops (hangs) after this many segment-store steps.
     pub pause_workflow_after_steps: Option<usize>,
+    /// How often expired transactions are aborted and interrupted commits finished.
+    pub transaction_sweep_interval: Duration,
 }
 
 impl ControllerConfig {
@@ -49,6 +51,7 @@ impl ControllerConfig {
             token_signing_key: None,
             token_lifetime: Duration::from_secs(600),
             pause_workflow_after_steps: None,
+            transaction_sweep_interval: Duration::from_secs(1),
         }
     }
 }
@@ -81,13 +84,13 @@ pub struct ScalingEvent {
 /// The controller; cheap to clone.
 #[derive(Clone)]
 pub struct Controller {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    table: MetadataTable,
-    client: SegmentClient,
-    config: ControllerConfig,
+pub(crate) struct Inner {
+    pub(crate) table: MetadataTable,
+    pub(crate) client: SegmentClient,
+    pub(crate) config: ControllerConfig,
     /// One lock per stream key, held while a workflow of that stream runs in this process.
     running: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
@@ -96,18 +99,18 @@ fn scope_key(scope: &str) -> String {
     format!("scope/{scope}")
 }
 
-fn stream_key(scope: &str, stream: &str) -> String {
+pub(crate) fn stream_key(scope: &str, stream: &str) -> String {
     format!("stream/{scope}/{stream}")
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn policy_of(config: &StreamConfig) -> ScalePolicy {
+pub(crate) fn policy_of(config: &StreamConfig) -> ScalePolicy {
     let scaling = &config.scaling;
     ScalePolicy {
         scale_type: match scaling.scale_type {
@@ -135,6 +138,10 @@ impl Controller {
             }),
         };
         controller.resume_workflows().await?;
+        crate::txn::start_sweeper(
+            Arc::downgrade(&controller.inner),
+            controller.inner.config.transaction_sweep_interval,
+        );
         Ok(controller)
     }
 
@@ -289,7 +296,7 @@ impl Controller {
         Ok(self.load(scope, stream).await?.value)
     }
 
-    async fn load(
+    pub(crate) async fn load(
         &self,
         scope: &str,
         stream: &str,
@@ -601,7 +608,7 @@ impl Controller {
     }
 
     /// Runs the stream's pending workflow, if any, to its end.
-    async fn drive(&self, key: &str) -> Result<(), ControllerError> {
+    pub(crate) async fn drive(&self, key: &str) -> Result<(), ControllerError> {
         let lock = self.lock_for(key).await;
         let _running = lock.lock().await;
         let mut steps = 0usize;
@@ -631,6 +638,11 @@ impl Controller {
                 }
                 Workflow::Seal => next.state = StreamState::Sealed,
                 Workflow::UpdatePolicy => {}
+                Workflow::CommitTransactions { rolling, .. } => {
+                    if let Some(rolling) = rolling {
+                        next.complete_rolling(&rolling);
+                    }
+                }
                 Workflow::Delete => {
                     self.inner.table.remove(key, version).await?;
                     continue;
@@ -717,12 +729,20 @@ impl Controller {
                         .map_err(ControllerError::SegmentStore)?;
                 }
             }
+            Workflow::CommitTransactions {
+                txns,
+                epoch,
+                rolling,
+            } => {
+                self.perform_commit(record, txns, *epoch, rolling.as_ref(), steps)
+                    .await?;
+            }
         }
         Ok(())
     }
 
     /// Counts a step; with the crash-test hook set, hangs forever once the count is reached.
-    async fn step(&self, steps: &mut usize) {
+    pub(crate) async fn step(&self, steps: &mut usize) {
         if self.inner.config.pause_workflow_after_steps == Some(*steps) {
             tracing::warn!(steps = *steps, "workflow paused by the test hook");
             std::future::pending::<()>().await;
@@ -730,11 +750,11 @@ impl Controller {
         *steps += 1;
     }
 
-    fn locate(&self, segment: &str) -> std::net::SocketAddr {
+    pub(crate) fn locate(&self, segment: &str) -> std::net::SocketAddr {
         self.inner.config.stores.locate(segment).address
     }
 
-    async fn create_segment(
+    pub(crate) async fn create_segment(
         &self,
         segment: &str,
         policy: ScalePolicy,
@@ -747,7 +767,7 @@ impl Controller {
             .map_err(ControllerError::SegmentStore)
     }
 
-    async fn seal_segment(&self, segment: &str) -> Result<(), ControllerError> {
+    pub(crate) async fn seal_segment(&self, segment: &str) -> Result<(), ControllerError> {
         self.inner
             .client
             .seal_segment(self.locate(segment), segment, "")
@@ -755,7 +775,7 @@ impl Controller {
             .map_err(ControllerError::SegmentStore)
     }
 
-    async fn delete_segment(&self, segment: &str) -> Result<(), ControllerError> {
+    pub(crate) async fn delete_segment(&self, segment: &str) -> Result<(), ControllerError> {
         match self
             .inner
             .client

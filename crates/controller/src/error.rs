@@ -20,6 +20,8 @@ pub enum ControllerError {
     StreamSealed { scope: String, stream: String },
     #[error("segment {0} does not exist in this stream")]
     SegmentNotFound(i64),
+    #[error("transaction {0} does not exist")]
+    TransactionNotFound(String),
     #[error("precondition failed: {0}")]
     PreconditionFailed(String),
     #[error("the metadata store failed: {0}")]

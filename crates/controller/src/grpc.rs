@@ -20,6 +20,7 @@ use crate::model::{
     RetentionPolicy, RetentionType, ScaleType, ScalingPolicy, SegmentRange, StreamConfig,
     StreamRecord,
 };
+use crate::txn::{PingOutcome, TxnStatus};
 
 pub struct GrpcService {
     controller: Controller,
@@ -50,7 +51,8 @@ fn status(error: ControllerError) -> Status {
         }
         ControllerError::ScopeNotFound(_)
         | ControllerError::StreamNotFound { .. }
-        | ControllerError::SegmentNotFound(_) => Status::not_found(error.to_string()),
+        | ControllerError::SegmentNotFound(_)
+        | ControllerError::TransactionNotFound(_) => Status::not_found(error.to_string()),
         ControllerError::ScopeNotEmpty(_)
         | ControllerError::StreamNotSealed { .. }
         | ControllerError::StreamSealed { .. }
@@ -189,6 +191,36 @@ fn config_to_api(record: &StreamRecord) -> api::StreamConfig {
         timestamp_aggregation_timeout: config.timestamp_aggregation_timeout_ms,
         rollover_size_bytes: config.rollover_size_bytes,
     }
+}
+
+fn txn_id_to_api(id: u128) -> api::TxnId {
+    api::TxnId {
+        high_bits: (id >> 64) as u64 as i64,
+        low_bits: id as u64 as i64,
+    }
+}
+
+fn txn_id_from_api(id: Option<api::TxnId>) -> Result<u128, Status> {
+    let id = id.ok_or_else(|| Status::invalid_argument("txnId is missing"))?;
+    Ok((u128::from(id.high_bits as u64) << 64) | u128::from(id.low_bits as u64))
+}
+
+/// The `TxnStatus` reply for a commit or abort.
+fn txn_status(result: Result<(), ControllerError>) -> Reply<api::TxnStatus> {
+    use api::txn_status::Status as S;
+    let outcome = match result {
+        Ok(()) => S::Success,
+        Err(ControllerError::TransactionNotFound(_)) => S::TransactionNotFound,
+        Err(ControllerError::StreamNotFound { .. }) => S::StreamNotFound,
+        Err(ControllerError::PreconditionFailed(why)) => {
+            tracing::debug!(why, "transaction request refused");
+            S::Failure
+        }
+        Err(error) => return Err(status(error)),
+    };
+    ok(api::TxnStatus {
+        status: outcome.into(),
+    })
 }
 
 fn cut_from_api(cut: &std::collections::HashMap<i64, i64>) -> BTreeMap<i64, i64> {
@@ -752,32 +784,122 @@ impl ControllerService for GrpcService {
 
     async fn create_transaction(
         &self,
-        _: Request<api::CreateTxnRequest>,
+        request: Request<api::CreateTxnRequest>,
     ) -> Reply<api::CreateTxnResponse> {
-        Err(unimplemented("createTransaction"))
+        let request = request.into_inner();
+        let (scope, stream) = stream_info(request.stream_info)?;
+        let (id, segments) = self
+            .controller
+            .create_transaction(&scope, &stream, request.lease)
+            .await
+            .map_err(status)?;
+        ok(api::CreateTxnResponse {
+            txn_id: Some(txn_id_to_api(id)),
+            active_segments: segments
+                .iter()
+                .map(|r| segment_range(&scope, &stream, r))
+                .collect(),
+            delegation_token: self.token(&scope, &stream)?,
+        })
     }
 
-    async fn ping_transaction(&self, _: Request<api::PingTxnRequest>) -> Reply<api::PingTxnStatus> {
-        Err(unimplemented("pingTransaction"))
+    async fn ping_transaction(
+        &self,
+        request: Request<api::PingTxnRequest>,
+    ) -> Reply<api::PingTxnStatus> {
+        use api::ping_txn_status::Status as S;
+        let request = request.into_inner();
+        let (scope, stream) = stream_info(request.stream_info)?;
+        let id = txn_id_from_api(request.txn_id)?;
+        let outcome = self
+            .controller
+            .ping_transaction(&scope, &stream, id, request.lease)
+            .await
+            .map_err(status)?;
+        // Finished transactions answer COMMITTED / ABORTED, never an error: an error status
+        // stops the Rust client's pinger.
+        let result = match outcome {
+            PingOutcome::Ok => S::Ok,
+            PingOutcome::LeaseTooLarge => S::LeaseTooLarge,
+            PingOutcome::Committed => S::Committed,
+            PingOutcome::Aborted => S::Aborted,
+            PingOutcome::Unknown => S::Unknown,
+        };
+        ok(api::PingTxnStatus {
+            status: result.into(),
+        })
     }
 
-    async fn commit_transaction(&self, _: Request<api::TxnRequest>) -> Reply<api::TxnStatus> {
-        Err(unimplemented("commitTransaction"))
+    async fn commit_transaction(&self, request: Request<api::TxnRequest>) -> Reply<api::TxnStatus> {
+        let request = request.into_inner();
+        let (scope, stream) = stream_info(request.stream_info)?;
+        let id = txn_id_from_api(request.txn_id)?;
+        let result = self
+            .controller
+            .commit_transaction(&scope, &stream, id, &request.writer_id, request.timestamp)
+            .await;
+        txn_status(result)
     }
 
-    async fn abort_transaction(&self, _: Request<api::TxnRequest>) -> Reply<api::TxnStatus> {
-        Err(unimplemented("abortTransaction"))
+    async fn abort_transaction(&self, request: Request<api::TxnRequest>) -> Reply<api::TxnStatus> {
+        let request = request.into_inner();
+        let (scope, stream) = stream_info(request.stream_info)?;
+        let id = txn_id_from_api(request.txn_id)?;
+        let result = self.controller.abort_transaction(&scope, &stream, id).await;
+        txn_status(result)
     }
 
-    async fn check_transaction_state(&self, _: Request<api::TxnRequest>) -> Reply<api::TxnState> {
-        Err(unimplemented("checkTransactionState"))
+    async fn check_transaction_state(
+        &self,
+        request: Request<api::TxnRequest>,
+    ) -> Reply<api::TxnState> {
+        use api::txn_state::State as S;
+        let request = request.into_inner();
+        let (scope, stream) = stream_info(request.stream_info)?;
+        let id = txn_id_from_api(request.txn_id)?;
+        let state = match self
+            .controller
+            .transaction_status(&scope, &stream, id)
+            .await
+            .map_err(status)?
+        {
+            None => S::Unknown,
+            Some(TxnStatus::Open) => S::Open,
+            Some(TxnStatus::Committing) => S::Committing,
+            Some(TxnStatus::Committed) => S::Committed,
+            Some(TxnStatus::Aborting) => S::Aborting,
+            Some(TxnStatus::Aborted) => S::Aborted,
+        };
+        ok(api::TxnState {
+            state: state.into(),
+        })
     }
 
     async fn list_completed_transactions(
         &self,
-        _: Request<api::ListCompletedTxnRequest>,
+        request: Request<api::ListCompletedTxnRequest>,
     ) -> Reply<api::ListCompletedTxnResponse> {
-        Err(unimplemented("listCompletedTransactions"))
+        use api::txn_response::Status as S;
+        let (scope, stream) = stream_info(request.into_inner().stream_info)?;
+        let completed = self
+            .controller
+            .completed_transactions(&scope, &stream)
+            .await
+            .map_err(status)?;
+        ok(api::ListCompletedTxnResponse {
+            response: completed
+                .into_iter()
+                .map(|(id, state)| api::TxnResponse {
+                    txn_id: Some(txn_id_to_api(id)),
+                    status: if state == TxnStatus::Committed {
+                        S::Committed
+                    } else {
+                        S::Aborted
+                    }
+                    .into(),
+                })
+                .collect(),
+        })
     }
 
     async fn remove_writer(

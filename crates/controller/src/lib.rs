@@ -14,9 +14,11 @@ mod metadata;
 pub mod model;
 mod rest;
 mod server;
+mod txn;
 
 pub use crate::core::{Controller, ControllerConfig, ScaleStarted, ScaleStatus, ScalingEvent};
 pub use directory::{SegmentStoreNode, SegmentStores};
 pub use error::ControllerError;
 pub use metadata::METADATA_TABLE;
 pub use server::{ControllerServer, ListenConfig, DEFAULT_GRPC_PORT, DEFAULT_REST_PORT};
+pub use txn::{PingOutcome, TxnRecord, TxnStatus, MAX_LEASE_MS};

@@ -184,6 +184,27 @@ pub enum Workflow {
     Delete,
     /// Push the new scaling policy to the active segments.
     UpdatePolicy,
+    /// Merge committing transactions (all created in `epoch`) into the stream, in commit order.
+    CommitTransactions {
+        /// Transaction ids as 32 lower-case hex digits, in commit order.
+        txns: Vec<String>,
+        epoch: u32,
+        /// Set when `epoch` is no longer the current epoch (rolling transactions).
+        rolling: Option<RollingCommit>,
+    },
+}
+
+/// How transactions of an older epoch are committed (as Pravega's rolling transactions): their
+/// segments are merged into `duplicates` (copies of that epoch's segments, forming a new epoch
+/// that replaces the current segments), which are sealed at once and followed by `successors`
+/// (copies of the current segments, in the epoch after). Readers thus see the transactions after
+/// everything written before the commit, and per-key order holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollingCommit {
+    pub duplicates: Vec<SegmentRecord>,
+    pub successors: Vec<SegmentRecord>,
+    /// The current segments when the commit started (replaced by `duplicates`).
+    pub sealed: Vec<i64>,
 }
 
 impl Workflow {
@@ -195,6 +216,7 @@ impl Workflow {
             Self::Seal => "seal",
             Self::Delete => "delete",
             Self::UpdatePolicy => "update",
+            Self::CommitTransactions { .. } => "transaction commit",
         }
     }
 }
@@ -409,6 +431,68 @@ impl StreamRecord {
         })
     }
 
+    /// The record as it will be once its pending workflow's epochs are written.
+    pub fn projected(&self) -> StreamRecord {
+        let mut future = self.clone();
+        future.workflow = None;
+        match &self.workflow {
+            Some(Workflow::Scale {
+                new_epoch,
+                sealed,
+                created,
+                ..
+            }) => future.complete_scale(*new_epoch, sealed, created),
+            Some(Workflow::CommitTransactions {
+                rolling: Some(rolling),
+                ..
+            }) => future.complete_rolling(rolling),
+            _ => {}
+        }
+        future
+    }
+
+    /// Plans a rolling commit of transactions created in `txn_epoch` (an older epoch).
+    pub fn plan_rolling(&self, txn_epoch: u32, now_ms: i64) -> Option<RollingCommit> {
+        let old = self.epoch(txn_epoch)?;
+        let current = self.current_epoch();
+        let mut number = self.next_number;
+        let mut copy = |source: &[i64], epoch: u32| -> Vec<SegmentRecord> {
+            source
+                .iter()
+                .filter_map(|id| self.segments.get(id))
+                .map(|s| {
+                    let copy = SegmentRecord {
+                        id: segment_id(epoch, number),
+                        key_start: s.key_start,
+                        key_end: s.key_end,
+                        created_ms: now_ms,
+                        replaced_in_epoch: None,
+                    };
+                    number += 1;
+                    copy
+                })
+                .collect()
+        };
+        let duplicates = copy(&old.segments, current.epoch + 1);
+        let successors = copy(&current.segments, current.epoch + 2);
+        Some(RollingCommit {
+            duplicates,
+            successors,
+            sealed: current.segments.clone(),
+        })
+    }
+
+    /// Writes the two epochs of a rolling commit (the workflow's last step).
+    pub fn complete_rolling(&mut self, rolling: &RollingCommit) {
+        let Some(first) = rolling.duplicates.first() else {
+            return;
+        };
+        let duplicates_epoch = segment_epoch(first.id);
+        self.complete_scale(duplicates_epoch, &rolling.sealed, &rolling.duplicates);
+        let duplicate_ids: Vec<i64> = rolling.duplicates.iter().map(|s| s.id).collect();
+        self.complete_scale(duplicates_epoch + 1, &duplicate_ids, &rolling.successors);
+    }
+
     /// Writes the new epoch of a scale workflow into the record (the workflow's last step).
     pub fn complete_scale(&mut self, new_epoch: u32, sealed: &[i64], created: &[SegmentRecord]) {
         if self.current_epoch().epoch >= new_epoch {
@@ -446,28 +530,17 @@ impl StreamRecord {
     pub fn successors(&self, id: i64) -> Option<Vec<(SegmentRange, Vec<i64>)>> {
         let segment = self.segments.get(&id)?;
         let Some(epoch) = segment.replaced_in_epoch else {
-            // A scale in progress that seals this segment already names its successors (they
-            // are created before it is sealed): writers that find it sealed move on to them.
-            if let Some(Workflow::Scale {
-                sealed, created, ..
-            }) = &self.workflow
-            {
-                if sealed.contains(&id) {
-                    return Some(
-                        created
-                            .iter()
-                            .filter(|s| s.overlaps(segment))
-                            .map(|s| {
-                                let predecessors = sealed
-                                    .iter()
-                                    .filter_map(|p| self.segments.get(p))
-                                    .filter(|p| p.overlaps(s))
-                                    .map(|p| p.id)
-                                    .collect();
-                                (SegmentRange::from(s), predecessors)
-                            })
-                            .collect(),
-                    );
+            // A scale (or rolling commit) in progress that seals this segment already names its
+            // successors (they are created before it is sealed): writers that find it sealed
+            // move on to them.
+            if self.workflow.is_some() {
+                let projected = self.projected();
+                if projected
+                    .segments
+                    .get(&id)
+                    .is_some_and(|s| s.replaced_in_epoch.is_some())
+                {
+                    return projected.successors(id);
                 }
             }
             return Some(Vec::new());

@@ -41,7 +41,8 @@ pub fn status_of(error: &ControllerError) -> StatusCode {
         }
         ControllerError::ScopeNotFound(_)
         | ControllerError::StreamNotFound { .. }
-        | ControllerError::SegmentNotFound(_) => StatusCode::NOT_FOUND,
+        | ControllerError::SegmentNotFound(_)
+        | ControllerError::TransactionNotFound(_) => StatusCode::NOT_FOUND,
         // Pravega answers an update of a sealed stream with a bare 500; 412 says why.
         ControllerError::ScopeNotEmpty(_)
         | ControllerError::StreamNotSealed { .. }
