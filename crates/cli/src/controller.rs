@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use pravaha_controller::{
-    Controller, ControllerConfig, ControllerServer, ListenConfig, SegmentStoreNode, SegmentStores,
+    start_autoscaler, AutoScaleConfig, Controller, ControllerConfig, ControllerServer,
+    ListenConfig, SegmentStoreNode, SegmentStores,
 };
 use pravaha_segment_server::{SegmentServer, ServerConfig};
 use pravaha_segmentstore::{SegmentStore, SegmentStoreConfig};
@@ -72,6 +73,7 @@ pub fn run_controller(args: ControllerArgs) -> anyhow::Result<()> {
             grpc: args.grpc,
             rest: args.rest,
         };
+        let autoscaler = start_autoscaler(controller.clone(), AutoScaleConfig::default());
         let server = ControllerServer::start(controller, &listen).await?;
         eprintln!(
             "controller gRPC on {}, REST on {}",
@@ -80,6 +82,7 @@ pub fn run_controller(args: ControllerArgs) -> anyhow::Result<()> {
         );
         crate::segmentstore::shutdown_signal().await?;
         eprintln!("shutting down");
+        autoscaler.stop().await;
         server.shutdown().await;
         anyhow::Ok(())
     });
@@ -107,6 +110,7 @@ pub fn run_standalone(args: StandaloneArgs) -> anyhow::Result<()> {
         )
         .map_err(anyhow::Error::msg)?;
         let controller = Controller::start(ControllerConfig::new(stores)).await?;
+        let autoscaler = start_autoscaler(controller.clone(), AutoScaleConfig::default());
         let listen = ListenConfig {
             grpc: args.grpc,
             rest: args.rest,
@@ -117,6 +121,7 @@ pub fn run_standalone(args: StandaloneArgs) -> anyhow::Result<()> {
         eprintln!("controller REST on {}", server.rest_addr());
         crate::segmentstore::shutdown_signal().await?;
         eprintln!("shutting down");
+        autoscaler.stop().await;
         server.shutdown().await;
         segment_server.shutdown().await;
         // Everything acknowledged is durable before the containers stop.

@@ -40,6 +40,10 @@ pub struct ControllerConfig {
     pub pause_workflow_after_steps: Option<usize>,
     /// How often expired transactions are aborted and interrupted commits finished.
     pub transaction_sweep_interval: Duration,
+    /// How often the retention service records stream tails and truncates streams.
+    pub retention_interval: Duration,
+    /// How often writers' marks are aggregated into watermarks.
+    pub watermark_interval: Duration,
 }
 
 impl ControllerConfig {
@@ -52,6 +56,8 @@ impl ControllerConfig {
             token_lifetime: Duration::from_secs(600),
             pause_workflow_after_steps: None,
             transaction_sweep_interval: Duration::from_secs(1),
+            retention_interval: Duration::from_secs(60),
+            watermark_interval: Duration::from_secs(10),
         }
     }
 }
@@ -138,9 +144,18 @@ impl Controller {
             }),
         };
         controller.resume_workflows().await?;
+        controller.resume_group_and_table_workflows();
         crate::txn::start_sweeper(
             Arc::downgrade(&controller.inner),
             controller.inner.config.transaction_sweep_interval,
+        );
+        crate::retention::start_retention(
+            Arc::downgrade(&controller.inner),
+            controller.inner.config.retention_interval,
+        );
+        crate::watermarks::start_watermarking(
+            Arc::downgrade(&controller.inner),
+            controller.inner.config.watermark_interval,
         );
         Ok(controller)
     }
@@ -233,6 +248,8 @@ impl Controller {
                 break Versioned { value, version };
             }
         };
+        self.refuse_scope_with_groups_or_tables(scope, &marked)
+            .await?;
         let (streams, _) = self
             .inner
             .table
@@ -894,5 +911,72 @@ impl Controller {
             });
         }
         Ok(events)
+    }
+}
+
+// ---- for reader groups and Key-Value Tables (crate::readergroups, crate::subscribers,
+// crate::kvtables), which keep their own records in the same table -------------------------
+
+impl Controller {
+    /// The metadata table.
+    pub(crate) fn records(&self) -> &MetadataTable {
+        &self.inner.table
+    }
+
+    /// The wall clock records are stamped with, in milliseconds since the Unix epoch.
+    pub(crate) fn wall_clock_ms(&self) -> i64 {
+        now_ms()
+    }
+
+    /// The segment-store client.
+    pub(crate) fn segment_store_client(&self) -> &SegmentClient {
+        &self.inner.client
+    }
+
+    /// The segment store that owns `segment`.
+    pub(crate) fn segment_store_of(&self, segment: &str) -> std::net::SocketAddr {
+        self.inner.config.stores.locate(segment).address
+    }
+
+    /// The lock held in this process while a workflow of the record at `key` runs.
+    pub(crate) async fn workflow_lock(&self, key: &str) -> Arc<Mutex<()>> {
+        self.lock_for(key).await
+    }
+
+    /// Counts a workflow step (where the crash-test hook may stop a workflow).
+    pub(crate) async fn workflow_step(&self, steps: &mut usize) {
+        self.step(steps).await;
+    }
+
+    /// Runs the stream's pending workflow, if any (a stream still being created is finished).
+    pub(crate) async fn finish_stream_workflow(
+        &self,
+        scope: &str,
+        stream: &str,
+    ) -> Result<(), ControllerError> {
+        self.drive(&stream_key(scope, stream)).await
+    }
+
+    /// For `delete_scope`, right after it marked the scope as being deleted: a scope that still
+    /// has reader groups or Key-Value Tables is unmarked and refused (`ScopeNotEmpty`). Their
+    /// creation writes its record before it checks the scope, as `create_stream` does.
+    pub(crate) async fn refuse_scope_with_groups_or_tables(
+        &self,
+        scope: &str,
+        marked: &Versioned<ScopeRecord>,
+    ) -> Result<(), ControllerError> {
+        let occupied =
+            self.has_reader_groups(scope).await? || self.has_key_value_tables(scope).await?;
+        if !occupied {
+            return Ok(());
+        }
+        let mut value = marked.value.clone();
+        value.deleting = false;
+        // If this fails another request changed the scope meanwhile; it stays usable.
+        self.inner
+            .table
+            .replace(&scope_key(scope), &value, marked.version)
+            .await?;
+        Err(ControllerError::ScopeNotEmpty(scope.to_owned()))
     }
 }

@@ -4,8 +4,8 @@
 //! `STREAM_NOT_FOUND`, ...); other failures become gRPC status codes the clients understand:
 //! `INVALID_ARGUMENT` (permanent: bad names, configurations, cuts), `NOT_FOUND`,
 //! `FAILED_PRECONDITION`, `UNAVAILABLE` (the segment store or metadata is unreachable: retried)
-//! and `INTERNAL`. Transactions, reader groups, Key-Value Tables, subscribers and watermarks
-//! answer `UNIMPLEMENTED` until their issue lands.
+//! and `INTERNAL`. Every rpc of the API is served except `getControllerToBucketMapping`
+//! (Pravega's internal controller-cluster bucketing), which answers `UNIMPLEMENTED`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -21,6 +21,7 @@ use crate::model::{
     StreamRecord,
 };
 use crate::txn::{PingOutcome, TxnStatus};
+use crate::watermarks::MarkRefused;
 
 pub struct GrpcService {
     controller: Controller,
@@ -376,7 +377,12 @@ impl ControllerService for GrpcService {
                 status: S::ScopeNotFound.into(),
             });
         }
-        // Seal and delete every stream, then the scope.
+        // Reader groups and Key-Value Tables first, then seal and delete every stream, then the
+        // scope.
+        self.controller
+            .delete_groups_and_tables_in(&scope)
+            .await
+            .map_err(status)?;
         loop {
             let (streams, _) = self
                 .controller
@@ -904,93 +910,172 @@ impl ControllerService for GrpcService {
 
     async fn remove_writer(
         &self,
-        _: Request<api::RemoveWriterRequest>,
+        request: Request<api::RemoveWriterRequest>,
     ) -> Reply<api::RemoveWriterResponse> {
-        Err(unimplemented("removeWriter"))
+        use api::remove_writer_response::Status as S;
+        let request = request.into_inner();
+        let (scope, stream) = stream_info(request.stream)?;
+        let result = match self
+            .controller
+            .remove_writer(&scope, &stream, &request.writer)
+            .await
+        {
+            Ok(true) => S::Success,
+            Ok(false) => S::UnknownWriter,
+            Err(ControllerError::StreamNotFound { .. }) => S::StreamDoesNotExist,
+            Err(error) => {
+                tracing::warn!(scope, stream, %error, "removeWriter failed");
+                S::InternalError
+            }
+        };
+        ok(api::RemoveWriterResponse {
+            result: result.into(),
+        })
     }
 
     async fn note_timestamp_from_writer(
         &self,
-        _: Request<api::TimestampFromWriter>,
+        request: Request<api::TimestampFromWriter>,
     ) -> Reply<api::TimestampResponse> {
-        Err(unimplemented("noteTimestampFromWriter"))
+        use api::timestamp_response::Status as S;
+        let request = request.into_inner();
+        let position = request
+            .position
+            .ok_or_else(|| Status::invalid_argument("position is missing"))?;
+        let (scope, stream) = stream_info(position.stream_info)?;
+        let result = match self
+            .controller
+            .note_writer_mark(
+                &scope,
+                &stream,
+                &request.writer,
+                request.timestamp,
+                cut_from_api(&position.cut),
+            )
+            .await
+        {
+            Ok(Ok(())) => S::Success,
+            Ok(Err(MarkRefused::InvalidTime)) => S::InvalidTime,
+            Ok(Err(MarkRefused::InvalidPosition)) => S::InvalidPosition,
+            Err(ControllerError::StreamNotFound { .. }) => S::InvalidPosition,
+            Err(error) => {
+                tracing::warn!(scope, stream, %error, "noteTimestampFromWriter failed");
+                S::InternalError
+            }
+        };
+        ok(api::TimestampResponse {
+            result: result.into(),
+        })
     }
 
     async fn create_key_value_table(
         &self,
-        _: Request<api::KeyValueTableConfig>,
+        request: Request<api::KeyValueTableConfig>,
     ) -> Reply<api::CreateKeyValueTableStatus> {
-        Err(unimplemented("createKeyValueTable"))
+        crate::grpc_groups::create_key_value_table(&self.controller, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
     }
 
     async fn get_key_value_table_configuration(
         &self,
-        _: Request<api::KeyValueTableInfo>,
+        request: Request<api::KeyValueTableInfo>,
     ) -> Reply<api::KeyValueTableConfigResponse> {
-        Err(unimplemented("getKeyValueTableConfiguration"))
+        crate::grpc_groups::key_value_table_configuration(&self.controller, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
     }
 
     async fn get_current_segments_key_value_table(
         &self,
-        _: Request<api::KeyValueTableInfo>,
+        request: Request<api::KeyValueTableInfo>,
     ) -> Reply<api::SegmentRanges> {
-        Err(unimplemented("getCurrentSegmentsKeyValueTable"))
+        crate::grpc_groups::key_value_table_segments(&self.controller, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
     }
 
     async fn list_key_value_tables_in_scope(
         &self,
-        _: Request<api::KvTablesInScopeRequest>,
+        request: Request<api::KvTablesInScopeRequest>,
     ) -> Reply<api::KvTablesInScopeResponse> {
-        Err(unimplemented("listKeyValueTablesInScope"))
+        crate::grpc_groups::list_key_value_tables(&self.controller, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
     }
 
     async fn delete_key_value_table(
         &self,
-        _: Request<api::KeyValueTableInfo>,
+        request: Request<api::KeyValueTableInfo>,
     ) -> Reply<api::DeleteKvTableStatus> {
-        Err(unimplemented("deleteKeyValueTable"))
+        crate::grpc_groups::delete_key_value_table(&self.controller, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
     }
 
     async fn create_reader_group(
         &self,
-        _: Request<api::ReaderGroupConfiguration>,
+        request: Request<api::ReaderGroupConfiguration>,
     ) -> Reply<api::CreateReaderGroupResponse> {
-        Err(unimplemented("createReaderGroup"))
+        crate::grpc_groups::create_reader_group(&self.controller, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
     }
 
     async fn get_reader_group_config(
         &self,
-        _: Request<api::ReaderGroupInfo>,
+        request: Request<api::ReaderGroupInfo>,
     ) -> Reply<api::ReaderGroupConfigResponse> {
-        Err(unimplemented("getReaderGroupConfig"))
+        crate::grpc_groups::reader_group_config(&self.controller, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
     }
 
     async fn update_reader_group(
         &self,
-        _: Request<api::ReaderGroupConfiguration>,
+        request: Request<api::ReaderGroupConfiguration>,
     ) -> Reply<api::UpdateReaderGroupResponse> {
-        Err(unimplemented("updateReaderGroup"))
+        crate::grpc_groups::update_reader_group(&self.controller, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
     }
 
     async fn delete_reader_group(
         &self,
-        _: Request<api::ReaderGroupInfo>,
+        request: Request<api::ReaderGroupInfo>,
     ) -> Reply<api::DeleteReaderGroupStatus> {
-        Err(unimplemented("deleteReaderGroup"))
+        crate::grpc_groups::delete_reader_group(&self.controller, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
     }
 
     async fn list_subscribers(
         &self,
-        _: Request<api::StreamInfo>,
+        request: Request<api::StreamInfo>,
     ) -> Reply<api::SubscribersResponse> {
-        Err(unimplemented("listSubscribers"))
+        crate::grpc_groups::list_subscribers(&self.controller, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
     }
 
     async fn update_subscriber_stream_cut(
         &self,
-        _: Request<api::SubscriberStreamCut>,
+        request: Request<api::SubscriberStreamCut>,
     ) -> Reply<api::UpdateSubscriberStatus> {
-        Err(unimplemented("updateSubscriberStreamCut"))
+        crate::grpc_groups::update_subscriber_stream_cut(&self.controller, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
     }
 }
 

@@ -5,18 +5,28 @@
 //!
 //! - [`model`]: the metadata records and the pure rules over them.
 //! - [`Controller`]: the operations, shared by the gRPC and REST front ends.
+//! - [`readergroups`], [`subscribers`], [`kvtables`]: reader groups, the subscribers that hold
+//!   back truncation, and Java Key-Value Tables, with their records.
 
+mod autoscale;
 mod core;
 mod directory;
 mod error;
 mod grpc;
+mod grpc_groups;
+pub mod kvtables;
 mod metadata;
 pub mod model;
+pub mod readergroups;
 mod rest;
+pub mod retention;
 mod server;
+pub mod subscribers;
 mod txn;
+pub mod watermarks;
 
 pub use crate::core::{Controller, ControllerConfig, ScaleStarted, ScaleStatus, ScalingEvent};
+pub use autoscale::{start_autoscaler, AutoScaleConfig, AutoScaleStats, AutoScaler};
 pub use directory::{SegmentStoreNode, SegmentStores};
 pub use error::ControllerError;
 pub use metadata::METADATA_TABLE;

@@ -5,7 +5,7 @@
 //! - Errors are `{"code": <status>, "message": "..."}`; [`error::status_of`] maps every
 //!   controller failure to its status.
 //! - An `Authorization` header is accepted and ignored: auth is not enforced on this API yet.
-//! - Reader groups do not exist yet: their list is empty and each one is a 404.
+//! - Reader groups are the controller's records; their online readers are not known to it.
 //! - `GET /v1/openapi.json` serves an OpenAPI 3 description of exactly these routes.
 
 mod convert;
@@ -13,6 +13,7 @@ mod error;
 mod extract;
 mod health;
 mod json;
+mod readergroups;
 mod scopes;
 mod streams;
 
@@ -57,13 +58,10 @@ pub fn router(controller: Controller) -> Router {
             "/v1/scopes/{scope}/streams/{stream}/scaling-events",
             get(streams::scaling_events),
         )
-        .route(
-            "/v1/scopes/{scope}/readergroups",
-            get(scopes::list_reader_groups),
-        )
+        .route("/v1/scopes/{scope}/readergroups", get(readergroups::list))
         .route(
             "/v1/scopes/{scope}/readergroups/{group}",
-            get(scopes::reader_group).delete(scopes::reader_group),
+            get(readergroups::get).delete(readergroups::delete),
         )
         .route("/v1/health", get(health::health))
         .route("/v1/health/status", get(health::status))

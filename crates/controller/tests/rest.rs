@@ -7,12 +7,13 @@ mod common;
 #[path = "rest/streams.rs"]
 mod streams;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::Duration;
 
 use common::{Cluster, TIMEOUT};
 use pravaha_controller::model::{ScalingPolicy, StreamConfig};
+use pravaha_controller::readergroups::{GroupRetention, ReaderGroupConfig};
 use pravaha_segment_client::ClientError;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -184,27 +185,93 @@ async fn scope_errors_have_pravegas_statuses() {
     .await;
 }
 
+/// A reader group reading `streams` (scoped names) from their heads, not a subscriber.
+fn group_config(streams: &[&str]) -> ReaderGroupConfig {
+    ReaderGroupConfig {
+        group_refresh_time_ms: 3000,
+        automatic_checkpoint_interval_ms: 30_000,
+        max_outstanding_checkpoint_request: 3,
+        retention: GroupRetention::None,
+        generation: 0,
+        starting_cuts: streams
+            .iter()
+            .map(|s| ((*s).to_owned(), BTreeMap::new()))
+            .collect(),
+        ending_cuts: BTreeMap::new(),
+        rollover_size_bytes: 0,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reader_groups_are_not_supported_yet() {
+async fn reader_groups_are_listed_shown_and_deleted() {
     within(async {
-        let cluster = Cluster::start().await;
-        cluster.controller.create_scope("sc").await.unwrap();
+        // A page size of 2 makes the listing span pages.
+        let cluster = Cluster::start_with(|config| config.page_size = 2).await;
+        scope_with_stream(&cluster, "sc", "st", 1).await;
         let listed = get(&cluster, "/v1/scopes/sc/readergroups").await;
         assert_eq!(listed, (200, json!({"readerGroups": []})));
-        assert_error(get(&cluster, "/v1/scopes/missing/readergroups").await, 404);
-        for method in [Method::GET, Method::DELETE] {
-            let answer = call(
-                &cluster,
-                method.clone(),
-                "/v1/scopes/sc/readergroups/rg",
-                None,
-            )
-            .await;
-            let message = assert_error(answer, 404);
-            assert!(message.contains("not supported"), "{message}");
-            let answer = call(&cluster, method, "/v1/scopes/missing/readergroups/rg", None).await;
-            assert_error(answer, 404);
+        for group in ["rg1", "rg2", "rg3"] {
+            cluster
+                .controller
+                .create_reader_group("sc", group, "", group_config(&["sc/st", "other/st"]))
+                .await
+                .unwrap();
         }
+        let (status, list) = get(&cluster, "/v1/scopes/sc/readergroups").await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            names(&list, "readerGroups", "readerGroupName"),
+            set(&["rg1", "rg2", "rg3"])
+        );
+        assert_eq!(
+            get(&cluster, "/v1/scopes/sc/readergroups/rg2").await,
+            (
+                200,
+                json!({
+                    "scopeName": "sc",
+                    "readerGroupName": "rg2",
+                    "streamList": ["other/st", "sc/st"],
+                    "onlineReaderIds": [],
+                })
+            )
+        );
+        // Its `_RG` stream is internal: not among the scope's streams by default.
+        let (_, streams) = get(&cluster, "/v1/scopes/sc/streams").await;
+        assert_eq!(names(&streams, "streams", "streamName"), set(&["st"]));
+
+        let (status, body) = call(
+            &cluster,
+            Method::DELETE,
+            "/v1/scopes/sc/readergroups/rg2",
+            None,
+        )
+        .await;
+        assert_eq!((status, body), (204, Value::Null));
+        assert!(cluster
+            .controller
+            .reader_group("sc", "rg2")
+            .await
+            .unwrap()
+            .is_none());
+        assert!(matches!(
+            sealed(&cluster, "sc/_RGrg2/0.#epoch.0").await,
+            Err(ClientError::NoSuchSegment(_))
+        ));
+        for method in [Method::GET, Method::DELETE] {
+            for path in [
+                "/v1/scopes/sc/readergroups/rg2",
+                "/v1/scopes/missing/readergroups/rg1",
+            ] {
+                let message = assert_error(call(&cluster, method.clone(), path, None).await, 404);
+                assert!(message.contains("does not exist"), "{message}");
+            }
+        }
+        assert_error(get(&cluster, "/v1/scopes/missing/readergroups").await, 404);
+        // A scope with reader groups is not empty.
+        assert_error(
+            call(&cluster, Method::DELETE, "/v1/scopes/sc", None).await,
+            412,
+        );
         cluster.stop().await;
     })
     .await;

@@ -30,6 +30,7 @@ pub use client::{frame_event, ClientConfig, SegmentClient};
 pub use error::ClientError;
 pub use types::{
     Created, KeyVersion, ScalePolicy, SegmentInfo, SegmentRead, TableDelta, TableEntry, TablePage,
+    TableSegmentInfo,
 };
 
 /// The address of a segment store.

@@ -4,7 +4,10 @@ use pravaha_wire::{self as wire, Reply};
 
 use crate::client::next_request_id;
 use crate::error::failure;
-use crate::{ClientError, Created, Endpoint, ScalePolicy, SegmentClient, SegmentInfo, SegmentRead};
+use crate::{
+    ClientError, Created, Endpoint, ScalePolicy, SegmentClient, SegmentInfo, SegmentRead,
+    TableSegmentInfo,
+};
 
 impl SegmentClient {
     /// Creates a stream segment with `policy` (stored as segment attributes).
@@ -42,6 +45,53 @@ impl SegmentClient {
             rollover_size_bytes: None,
         };
         created("CreateTableSegment", self.call(at, request.into()).await?)
+    }
+
+    /// Creates a table segment whose keys all have `key_length` bytes (a partition of a Java
+    /// Key-Value Table; 0 = variable-length keys), with a rollover size hint
+    /// (`rollover_size_bytes`, 0 = the store's default).
+    pub async fn create_fixed_key_table_segment(
+        &self,
+        at: Endpoint,
+        segment: &str,
+        key_length: i32,
+        rollover_size_bytes: i64,
+        token: &str,
+    ) -> Result<Created, ClientError> {
+        let request = wire::CreateTableSegment {
+            request_id: next_request_id(),
+            segment: segment.to_owned(),
+            delegation_token: token.to_owned(),
+            // The wire carries the later options only after the earlier ones.
+            sorted: Some(false),
+            key_length: Some(key_length),
+            rollover_size_bytes: Some(rollover_size_bytes),
+        };
+        created("CreateTableSegment", self.call(at, request.into()).await?)
+    }
+
+    /// What `GetTableSegmentInfo` reports about a table segment.
+    pub async fn table_segment_info(
+        &self,
+        at: Endpoint,
+        segment: &str,
+        token: &str,
+    ) -> Result<TableSegmentInfo, ClientError> {
+        let request = wire::GetTableSegmentInfo {
+            request_id: next_request_id(),
+            segment_name: segment.to_owned(),
+            delegation_token: token.to_owned(),
+        };
+        match self.call(at, request.into()).await? {
+            Reply::TableSegmentInfo(info) => Ok(TableSegmentInfo {
+                segment: info.segment_name,
+                length: info.length,
+                start_offset: info.start_offset,
+                entry_count: info.entry_count,
+                key_length: info.key_length,
+            }),
+            other => Err(failure("GetTableSegmentInfo", other)),
+        }
     }
 
     /// Seals a segment (stream or table); sealing a sealed segment succeeds.

@@ -30,6 +30,19 @@ pub struct SegmentInfo {
     pub last_modified_ms: i64,
 }
 
+/// What `GetTableSegmentInfo` reports about a table segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSegmentInfo {
+    pub segment: String,
+    /// The table segment's length in bytes (its entries as written, removals included).
+    pub length: i64,
+    pub start_offset: i64,
+    /// How many keys the table holds.
+    pub entry_count: i64,
+    /// The fixed key length, or 0 for variable-length keys.
+    pub key_length: i32,
+}
+
 /// One `SegmentRead` reply. `data` starts at `offset` (the requested offset) and may be shorter
 /// than asked for, or empty after the server's tail wait.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -346,9 +346,28 @@ async fn table_segments_are_created_and_deleted() {
         Created::AlreadyExisted
     );
     assert_eq!(c.segment_info(at, table, "").await.unwrap().length, 0);
+    let info = c.table_segment_info(at, table, "").await.unwrap();
+    assert_eq!((info.entry_count, info.key_length), (0, 0));
     c.delete_table_segment(at, table, true, "").await.unwrap();
     assert!(matches!(
         c.segment_info(at, table, "").await,
+        Err(ClientError::NoSuchSegment(_))
+    ));
+
+    // A fixed-key table segment (a Key-Value Table partition) reports its key length.
+    let partition = "scope/kvt_kvtable/0.#epoch.0";
+    assert_eq!(
+        c.create_fixed_key_table_segment(at, partition, 12, 0, "")
+            .await
+            .unwrap(),
+        Created::New
+    );
+    let info = c.table_segment_info(at, partition, "").await.unwrap();
+    assert_eq!(info.segment, partition);
+    assert_eq!((info.length, info.entry_count, info.key_length), (0, 0, 12));
+    assert!(matches!(
+        c.table_segment_info(at, "scope/kvt_kvtable/9.#epoch.0", "")
+            .await,
         Err(ClientError::NoSuchSegment(_))
     ));
     server.stop().await;

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{FuturesOrdered, StreamExt};
@@ -25,6 +26,7 @@ use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
 use crate::auth::Permission;
+use crate::rates::{RateTable, SegmentRate};
 use crate::replies::{self, attributes, to_i64};
 use crate::Shared;
 
@@ -53,6 +55,8 @@ struct AppendDone {
     segment: Arc<str>,
     request_id: i64,
     event_number: i64,
+    /// Events in the append (for the segment's event rate).
+    events: u32,
     bytes: usize,
     conditional: bool,
     result: Result<AppendOutcome, SegmentError>,
@@ -67,6 +71,8 @@ struct WriterState {
     last_submitted: i64,
     /// The body of a Java client's `AppendBlock`, until its `AppendBlockEnd`.
     open_block: Option<Bytes>,
+    /// Where the segment's append rates are counted (`None`: not measured).
+    rate: Option<Arc<SegmentRate>>,
 }
 
 /// An acknowledgement waiting to be sent (several may be folded into one).
@@ -256,16 +262,19 @@ impl Connection {
                     append.event_number,
                     Some(append.expected_offset),
                     data.freeze(),
+                    1,
                 )
                 .await?;
             }
             Request::ConditionalBlockEnd(append) => {
+                // Counted as one event, as Pravega counts a conditional append.
                 self.submit_append(
                     append.writer_id,
                     append.request_id,
                     append.event_number,
                     Some(append.expected_offset),
                     append.data,
+                    1,
                 )
                 .await?;
             }
@@ -317,6 +326,7 @@ impl Connection {
                         last_acked: last,
                         last_submitted: last,
                         open_block: None,
+                        rate: self.shared.rates.track(&segment, Instant::now()),
                     },
                 );
                 self.send(&Reply::AppendSetup(wire::AppendSetup {
@@ -367,12 +377,15 @@ impl Connection {
                 joined.freeze()
             }
         };
+        // Positive (checked above).
+        let events = end.num_events.unsigned_abs();
         self.submit_append(
             end.writer_id,
             end.request_id,
             end.last_event_number,
             None,
             data,
+            events,
         )
         .await
     }
@@ -385,6 +398,7 @@ impl Connection {
         event_number: i64,
         expected_offset: Option<i64>,
         data: Bytes,
+        events: u32,
     ) -> Result<(), Close> {
         let writer = self.writer(writer_id, "an append")?;
         if event_number < writer.last_submitted {
@@ -426,6 +440,7 @@ impl Connection {
             segment,
             request_id,
             event_number,
+            events,
             bytes,
             conditional,
             result,
@@ -444,6 +459,10 @@ impl Connection {
         self.in_flight_bytes -= done.bytes;
         match done.result {
             Ok(outcome) => {
+                if outcome.offset.is_some() {
+                    // Written now (not a duplicate): counts towards the segment's rates.
+                    self.record_rate(done.writer_id, done.events, done.bytes);
+                }
                 let ack = PendingAck {
                     request_id: done.request_id,
                     event_number: done.event_number,
@@ -502,6 +521,18 @@ impl Connection {
                 self.send(&reply);
                 Ok(())
             }
+        }
+    }
+
+    fn record_rate(&mut self, writer_id: u128, events: u32, bytes: usize) {
+        if let Some(writer) = self.writers.get_mut(&writer_id) {
+            self.shared.rates.record(
+                &mut writer.rate,
+                &writer.segment,
+                Instant::now(),
+                u64::from(events),
+                bytes as u64,
+            );
         }
     }
 
@@ -655,6 +686,7 @@ impl Connection {
             Request::SealSegment(wire::SealSegment { request_id, .. })
             | Request::SealTableSegment(wire::SealTableSegment { request_id, .. }) => {
                 container.seal(segment).await?;
+                self.shared.rates.forget(segment);
                 Reply::SegmentSealed(wire::SegmentSealed {
                     request_id,
                     segment: segment.to_owned(),
@@ -662,6 +694,7 @@ impl Connection {
             }
             Request::DeleteSegment(delete) => {
                 container.delete_segment(segment).await?;
+                self.shared.rates.forget(segment);
                 self.transient.retain(|name| name != segment);
                 segment_deleted(delete.request_id, segment)
             }
@@ -694,6 +727,26 @@ impl Connection {
                 Reply::SegmentPolicyUpdated(wire::SegmentPolicyUpdated {
                     request_id: update.request_id,
                     segment: segment.to_owned(),
+                })
+            }
+            Request::GetSegmentAttribute(get)
+                if pravaha_types::attributes::is_rate_attribute(get.attribute_id) =>
+            {
+                let rates = &self.shared.rates;
+                let value = rate_attribute(rates, &container, segment, get.attribute_id).await?;
+                Reply::SegmentAttribute(wire::SegmentAttribute {
+                    request_id: get.request_id,
+                    value,
+                })
+            }
+            Request::UpdateSegmentAttribute(update)
+                if pravaha_types::attributes::is_rate_attribute(update.attribute_id) =>
+            {
+                // Computed, never stored: refused like a failed compare-and-set.
+                container.info(segment).await?;
+                Reply::SegmentAttributeUpdated(wire::SegmentAttributeUpdated {
+                    request_id: update.request_id,
+                    success: false,
                 })
             }
             Request::GetSegmentAttribute(get) => {
@@ -880,8 +933,28 @@ impl Connection {
         }
         let info = container.merge(target, source).await?;
         self.transient.retain(|name| name != source);
+        self.shared.rates.forget(source);
         Ok(info.length)
     }
+}
+
+/// A computed rate attribute: `i64::MIN` unless the segment has a rate-based policy.
+async fn rate_attribute(
+    rates: &RateTable,
+    container: &ContainerHandle,
+    segment: &str,
+    id: u128,
+) -> Result<i64, SegmentError> {
+    let stored = container
+        .get_attributes(
+            segment,
+            vec![attributes::SCALE_POLICY_TYPE, attributes::CREATION_TIME],
+        )
+        .await?;
+    let scale_type = stored.first().copied().flatten();
+    let created_ms = stored.get(1).copied().flatten();
+    let now = Instant::now();
+    Ok(rates.attribute(segment, id, scale_type, created_ms, now, now_ms()))
 }
 
 /// The segment a request is about, its token, and the permission it needs; `None` for requests
@@ -945,7 +1018,7 @@ fn unconditional(id: u128, value: i64) -> AttributeUpdate {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

@@ -8,17 +8,20 @@
 //!   before anything is allocated).
 //! - Bad input (unknown or malformed frames, wrong versions, protocol violations) closes that
 //!   connection with one log line; nothing else is affected.
+//! - Append rates per segment (moving averages, as Pravega's) are measured for auto-scaling and
+//!   read as computed attributes ([`RateConfig`]).
 //!
 //! The protocol as implemented is documented in docs/formats/wire-protocol.md.
 
 pub mod auth;
 mod connection;
+mod rates;
 mod replies;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pravaha_segmentstore::SegmentStore;
 use tokio::net::TcpListener;
@@ -26,6 +29,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 pub use auth::{Permission, TokenError, TokenVerifier};
+pub use rates::RateConfig;
 
 /// Pravega's default segment store port.
 pub const DEFAULT_PORT: u16 = 12345;
@@ -75,6 +79,8 @@ pub struct ServerConfig {
     /// Delegation-token checking; `None` = auth off.
     pub auth: Option<TokenVerifier>,
     pub limits: Limits,
+    /// How append rates are measured for auto-scaling.
+    pub rates: RateConfig,
 }
 
 impl ServerConfig {
@@ -84,6 +90,7 @@ impl ServerConfig {
             owned_containers: None,
             auth: None,
             limits: Limits::default(),
+            rates: RateConfig::default(),
         }
     }
 }
@@ -92,6 +99,7 @@ impl ServerConfig {
 struct Shared {
     store: SegmentStore,
     config: ServerConfig,
+    rates: rates::RateTable,
 }
 
 impl Shared {
@@ -117,7 +125,12 @@ impl SegmentServer {
         let listener = TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
-        let shared = Arc::new(Shared { store, config });
+        let rates = rates::RateTable::new(&config.rates, Instant::now(), connection::now_ms());
+        let shared = Arc::new(Shared {
+            store,
+            config,
+            rates,
+        });
         let accept = tokio::spawn(accept_loop(listener, shared, stopped));
         tracing::info!(address = %local_addr, "segment store listening");
         Ok(Self {

@@ -4,6 +4,7 @@
 //! must agree on: container ids, segment-name parsing (which name a transaction or transient
 //! segment is routed with) and the stable segment-to-container mapping. It knows nothing of I/O.
 
+pub mod attributes;
 mod names;
 mod routing;
 mod streams;

@@ -169,6 +169,30 @@ pub struct SegmentJson {
     pub key_end: f64,
 }
 
+// ---- reader groups ------------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReaderGroupsList {
+    pub reader_groups: Vec<ReaderGroupName>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReaderGroupName {
+    pub reader_group_name: String,
+}
+
+/// `ReaderGroupProperty`; `streamList` holds scoped names (`scope/stream`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReaderGroupProperty {
+    pub scope_name: String,
+    pub reader_group_name: String,
+    pub stream_list: Vec<String>,
+    pub online_reader_ids: Vec<String>,
+}
+
 // ---- health -------------------------------------------------------------------------------
 
 /// `HealthStatus`; this controller reports `UP` or `DOWN`.

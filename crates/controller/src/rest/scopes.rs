@@ -1,4 +1,4 @@
-//! Scope routes, and the reader-group routes (reader groups are not supported yet).
+//! Scope routes.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -56,7 +56,8 @@ pub async fn get(
     Ok(Json(ScopeProperty { scope_name: scope }))
 }
 
-/// `DELETE /v1/scopes/{scope}`: 204, 404, 412 when it still has streams.
+/// `DELETE /v1/scopes/{scope}`: 204, 404, 412 when it still has streams, reader groups or
+/// Key-Value Tables.
 pub async fn delete(
     State(controller): State<Controller>,
     ApiPath(scope): ApiPath<String>,
@@ -66,26 +67,6 @@ pub async fn delete(
     }
     tracing::info!(scope, "scope deleted");
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// `GET /v1/scopes/{scope}/readergroups`: always empty until reader groups exist.
-pub async fn list_reader_groups(
-    State(controller): State<Controller>,
-    ApiPath(scope): ApiPath<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    require_scope(&controller, &scope).await?;
-    Ok(Json(serde_json::json!({ "readerGroups": [] })))
-}
-
-/// `GET` and `DELETE /v1/scopes/{scope}/readergroups/{group}`: always 404.
-pub async fn reader_group(
-    State(controller): State<Controller>,
-    ApiPath((scope, group)): ApiPath<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    require_scope(&controller, &scope).await?;
-    Err(ApiError::not_found(format!(
-        "reader group {scope}/{group} does not exist: reader groups are not supported yet"
-    )))
 }
 
 async fn require_scope(controller: &Controller, scope: &str) -> Result<(), ApiError> {

@@ -30,16 +30,23 @@ impl Cluster {
     }
 
     pub async fn start_with(configure: impl FnOnce(&mut ControllerConfig)) -> Self {
+        Self::start_with_server(|_| {}, configure).await
+    }
+
+    /// Like `start_with`, also configuring the segment server.
+    pub async fn start_with_server(
+        configure_server: impl FnOnce(&mut ServerConfig),
+        configure: impl FnOnce(&mut ControllerConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = SegmentStore::open(SegmentStoreConfig::new(dir.path()))
             .await
             .unwrap();
-        let segment_server = SegmentServer::start(
-            ServerConfig::new("127.0.0.1:0".parse().unwrap()),
-            store.clone(),
-        )
-        .await
-        .unwrap();
+        let mut server_config = ServerConfig::new("127.0.0.1:0".parse().unwrap());
+        configure_server(&mut server_config);
+        let segment_server = SegmentServer::start(server_config, store.clone())
+            .await
+            .unwrap();
         let stores = SegmentStores::new(
             store.container_count(),
             vec![SegmentStoreNode::all_containers(
