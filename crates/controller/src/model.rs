@@ -455,21 +455,19 @@ impl StreamRecord {
     pub fn plan_rolling(&self, txn_epoch: u32, now_ms: i64) -> Option<RollingCommit> {
         let old = self.epoch(txn_epoch)?;
         let current = self.current_epoch();
-        let mut number = self.next_number;
-        let mut copy = |source: &[i64], epoch: u32| -> Vec<SegmentRecord> {
+        // Copies keep their original's segment number (in a new epoch), as Pravega's do: a
+        // number's generations share a container, so the transaction segments (beside the
+        // originals) can be merged into the copies.
+        let copy = |source: &[i64], epoch: u32| -> Vec<SegmentRecord> {
             source
                 .iter()
                 .filter_map(|id| self.segments.get(id))
-                .map(|s| {
-                    let copy = SegmentRecord {
-                        id: segment_id(epoch, number),
-                        key_start: s.key_start,
-                        key_end: s.key_end,
-                        created_ms: now_ms,
-                        replaced_in_epoch: None,
-                    };
-                    number += 1;
-                    copy
+                .map(|s| SegmentRecord {
+                    id: segment_id(epoch, s.number()),
+                    key_start: s.key_start,
+                    key_end: s.key_end,
+                    created_ms: now_ms,
+                    replaced_in_epoch: None,
                 })
                 .collect()
         };

@@ -263,3 +263,45 @@ async fn consumption_retention_truncates_up_to_the_slowest_subscriber() {
     }
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_subscriber_stops_pinning_data_at_the_maximum() {
+    use pravaha_controller_api::v1 as api;
+    // Keep at least nothing, at most 1.5 s of data; a subscriber that never publishes a cut.
+    let mut bounded = config(RetentionType::Time, 0);
+    bounded.retention.as_mut().unwrap().retention_max = 1500;
+    let cluster = start(bounded).await;
+    let mut client = cluster.grpc().await;
+    let info = api::StreamInfo {
+        scope: "sc".into(),
+        stream: "st".into(),
+        access_operation: 0,
+    };
+    let created = client
+        .create_reader_group(api::ReaderGroupConfiguration {
+            scope: "sc".into(),
+            reader_group_name: "dead".into(),
+            group_refresh_time_millis: 3000,
+            automatic_checkpoint_interval_millis: 30000,
+            max_outstanding_checkpoint_request: 3,
+            retention_type: 1,
+            reader_group_id: "7f1d2c3b-4a5e-4f60-9a7b-0c1d2e3f4a5b".into(),
+            starting_stream_cuts: vec![api::StreamCut {
+                stream_info: Some(info.clone()),
+                cut: HashMap::new(),
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.status, 0, "{created:?}");
+    let written = write(&cluster, 1, 1, 10).await;
+    await_record(&cluster, written).await;
+    // The subscriber never publishes a cut; once the recorded cut is older than the maximum the
+    // stream is truncated at it anyway. (That it pins data before then is the consumption
+    // test's "nothing published yet" step.)
+    let start = await_start_offset(&cluster).await;
+    assert_eq!(start, written);
+    cluster.stop().await;
+}

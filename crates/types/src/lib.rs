@@ -9,7 +9,9 @@ mod names;
 mod routing;
 mod streams;
 
-pub use names::{container_for_segment, primary_segment_name, NameError, SegmentName};
+pub use names::{
+    container_for_segment, primary_segment_name, routing_name, NameError, SegmentName,
+};
 pub use routing::routing_key_position;
 pub use streams::{
     parse_qualified_segment_name, qualified_segment_name, segment_epoch, segment_id,

@@ -62,16 +62,36 @@ pub fn primary_segment_name(name: &str) -> &str {
         .map_or(name, |cut| &name[..cut])
 }
 
+/// The part of a segment name that decides its container: the primary name without a trailing
+/// `.#epoch.<n>`. Every generation of a segment number therefore lives in one container, so a
+/// transaction segment created beside a segment of an old epoch can be merged into its copy in a
+/// new epoch (rolling transactions).
+pub fn routing_name(name: &str) -> &str {
+    let primary = primary_segment_name(name);
+    match primary.rfind(".#epoch.") {
+        Some(at)
+            if !primary[at..].contains('/')
+                && primary[at + ".#epoch.".len()..]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                && primary.len() > at + ".#epoch.".len() =>
+        {
+            &primary[..at]
+        }
+        _ => primary,
+    }
+}
+
 /// The container that owns `name` among `container_count` containers.
 ///
 /// The mapping is a persisted contract (changing it moves segments between containers): CRC32C of
-/// the UTF-8 bytes of the primary segment name, modulo the container count.
+/// the UTF-8 bytes of the segment's [`routing_name`], modulo the container count.
 pub fn container_for_segment(name: &str, container_count: u32) -> ContainerId {
     assert!(
         container_count > 0,
         "a segment store has at least one container"
     );
-    let hash = crc32c::crc32c(primary_segment_name(name).as_bytes());
+    let hash = crc32c::crc32c(routing_name(name).as_bytes());
     ContainerId(hash % container_count)
 }
 
@@ -99,11 +119,29 @@ mod tests {
     #[test]
     fn mapping_is_stable() {
         // Golden values: the mapping is persisted, a change here relocates every segment.
-        assert_eq!(crc32c::crc32c(b"scope/stream/0.#epoch.0"), 0xAD3B_7AC1);
+        assert_eq!(crc32c::crc32c(b"scope/stream/0"), 0x91BB_3825);
         assert_eq!(
             container_for_segment("scope/stream/0.#epoch.0", 4),
             ContainerId(1)
         );
+        // Every generation of a segment number, and its satellites, share the container.
+        assert_eq!(routing_name("scope/stream/0.#epoch.7"), "scope/stream/0");
+        assert_eq!(
+            routing_name("scope/stream/0.#epoch.0#transaction.00000000000000000000000000000001"),
+            "scope/stream/0"
+        );
+        assert_eq!(routing_name("scope/stream/0"), "scope/stream/0");
+        assert_eq!(routing_name("a/b/0.#epoch.x"), "a/b/0.#epoch.x");
+        assert_eq!(
+            routing_name("_system/_controller_metadata/0.#epoch.0"),
+            "_system/_controller_metadata/0"
+        );
+        for count in [1, 4, 7] {
+            assert_eq!(
+                container_for_segment("sc/st/3.#epoch.0", count),
+                container_for_segment("sc/st/3.#epoch.12", count)
+            );
+        }
     }
 
     #[test]
