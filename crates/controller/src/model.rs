@@ -751,6 +751,20 @@ mod tests {
     }
 
     #[test]
+    fn first_segments_and_table_partitions_divide_the_key_space_alike() {
+        // Key-Value Table clients route with pravaha_types::key_value_table_partition, which
+        // must agree with the ranges the controller gives the partitions.
+        for count in [1, 2, 3, 7, 10, 64] {
+            for i in 0..count {
+                assert_eq!(
+                    split_range(0.0, 1.0, i, count),
+                    pravaha_types::key_space_part(i, count)
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_new_stream_tiles_the_key_space() {
         let record = stream(3);
         let ranges = record.current_segments();

@@ -419,7 +419,7 @@ async fn a_commit_after_the_stream_scaled_rolls_the_transaction_forward() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_concurrent_commits_are_batched_and_each_lands_once() {
+async fn concurrent_commits_and_aborts_land_whole_once_and_in_commit_order() {
     let cluster = Cluster::start().await;
     let mut client = setup(&cluster, "st", 1).await;
     let mut txns = Vec::new();
@@ -429,36 +429,53 @@ async fn many_concurrent_commits_are_batched_and_each_lands_once() {
         write_txn(&cluster, "st", 0, to_u128(&id), &events).await;
         txns.push((t, id));
     }
+    // Every third transaction is aborted, the others committed, all at the same time.
     let mut tasks = Vec::new();
     for (t, id) in txns.clone() {
         let mut client = client.clone();
         tasks.push(tokio::spawn(async move {
-            let status = client
-                .commit_transaction(txn_request("st", &id))
-                .await
-                .unwrap()
-                .into_inner()
-                .status;
-            assert_eq!(status, 0, "commit of transaction {t}");
+            let status = if t % 3 == 2 {
+                client.abort_transaction(txn_request("st", &id)).await
+            } else {
+                client.commit_transaction(txn_request("st", &id)).await
+            };
+            assert_eq!(status.unwrap().into_inner().status, 0, "transaction {t}");
         }));
     }
     for task in tasks {
         task.await.unwrap();
     }
     let events = events_of(&cluster, &qualified_segment_name("sc", "st", 0)).await;
-    assert_eq!(events.len(), 36);
-    // Each transaction's events are contiguous (it appeared at once) and complete.
+    assert_eq!(events.len(), 8 * 3);
+    // Each committed transaction's events are contiguous (it appeared at once) and complete;
+    // aborted ones never appear.
+    let mut order = Vec::new();
     for chunk in events.chunks(3) {
-        let t = chunk[0].split(' ').nth(1).unwrap();
+        let t: usize = chunk[0].split(' ').nth(1).unwrap().parse().unwrap();
+        assert_ne!(t % 3, 2, "an aborted transaction's events appeared");
         let expected: Vec<String> = (0..3).map(|n| format!("txn {t} event {n}")).collect();
         assert_eq!(chunk, expected.as_slice());
+        order.push(t);
     }
-    // Fewer workflows than commits ran: the stream's epoch is unchanged and every txn committed.
-    for (_, id) in &txns {
-        assert_eq!(
-            state(&mut client, "st", id).await,
-            api::txn_state::State::Committed as i32
-        );
+    // They appear in commit order (the order their commits were recorded).
+    let mut records = cluster.controller.transactions("sc", "st").await.unwrap();
+    records.retain(|r| r.status == pravaha_controller::TxnStatus::Committed);
+    records.sort_by_key(|r| r.commit_sequence);
+    let by_sequence: Vec<usize> = records
+        .iter()
+        .map(|r| {
+            let id = u128::from_str_radix(&r.id, 16).unwrap();
+            txns.iter().find(|(_, t)| to_u128(t) == id).unwrap().0
+        })
+        .collect();
+    assert_eq!(order, by_sequence);
+    for (t, id) in &txns {
+        let expected = if t % 3 == 2 {
+            api::txn_state::State::Aborted
+        } else {
+            api::txn_state::State::Committed
+        };
+        assert_eq!(state(&mut client, "st", id).await, expected as i32);
     }
     cluster.stop().await;
 }

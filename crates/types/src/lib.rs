@@ -12,7 +12,9 @@ mod streams;
 pub use names::{
     container_for_segment, primary_segment_name, routing_name, NameError, SegmentName,
 };
-pub use routing::routing_key_position;
+pub use routing::{
+    key_space_part, key_value_table_partition, key_value_table_position, routing_key_position,
+};
 pub use streams::{
     parse_qualified_segment_name, qualified_segment_name, segment_epoch, segment_id,
     segment_number, transaction_segment_name, validate_scope_name, validate_stream_name,
