@@ -99,6 +99,8 @@ fn workflow_child() {
                     )
                     .await
                     .map(drop),
+                "kvt-delete" => c.delete_key_value_table("sc", "table").await.map(drop),
+                "rg-delete" => c.delete_reader_group("sc", "group", None).await.map(drop),
                 other => panic!("unknown operation {other}"),
             };
             result.unwrap();
@@ -435,6 +437,61 @@ async fn table_and_group_creation_finish_after_a_kill() {
             vec!["sc/group".to_owned()]
         );
         assert!(controller.stream("sc", "_RGgroup").await.is_ok());
+        store.stop().await;
+    }
+}
+
+fn table_config() -> KeyValueTableConfig {
+    KeyValueTableConfig {
+        partition_count: 3,
+        primary_key_length: 8,
+        secondary_key_length: 0,
+        rollover_size_bytes: 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_and_group_deletion_finish_after_a_kill() {
+    for pause in [0, 1] {
+        let store = Store::start().await;
+        let controller = prepare(&store).await;
+        assert!(controller
+            .create_key_value_table("sc", "table", table_config())
+            .await
+            .unwrap());
+        kill_mid_workflow(&store, "kvt-delete", pause, "kvt/sc/table", None).await;
+        let (_, record) = finish(&store, "kvt/sc/table").await;
+        assert!(record.is_none(), "the table record outlived its deletion");
+        for n in 0..3 {
+            assert!(
+                !store
+                    .exists(&format!("sc/table_kvtable/{n}.#epoch.0"))
+                    .await
+            );
+        }
+        store.stop().await;
+    }
+    for pause in [0, 1] {
+        let store = Store::start().await;
+        let controller = prepare(&store).await;
+        controller
+            .create_reader_group(
+                "sc",
+                "group",
+                "5f1d2c3b-4a5e-4f60-9a7b-0c1d2e3f4a5b",
+                group_config(),
+            )
+            .await
+            .unwrap();
+        kill_mid_workflow(&store, "rg-delete", pause, "rg/sc/group", None).await;
+        let (controller, record) = finish(&store, "rg/sc/group").await;
+        assert!(record.is_none(), "the group record outlived its deletion");
+        assert!(controller
+            .list_subscribers("sc", "st")
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(controller.stream("sc", "_RGgroup").await.is_err());
         store.stop().await;
     }
 }
