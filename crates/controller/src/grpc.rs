@@ -206,6 +206,20 @@ fn txn_id_from_api(id: Option<api::TxnId>) -> Result<u128, Status> {
     Ok((u128::from(id.high_bits as u64) << 64) | u128::from(id.low_bits as u64))
 }
 
+/// The `DeleteScopeStatus` reply for a scope deletion.
+fn delete_scope_status(result: Result<bool, ControllerError>) -> Reply<api::DeleteScopeStatus> {
+    use api::delete_scope_status::Status as S;
+    let outcome = match result {
+        Ok(true) => S::Success,
+        Ok(false) => S::ScopeNotFound,
+        Err(ControllerError::ScopeNotEmpty(_)) => S::ScopeNotEmpty,
+        Err(error) => return Err(status(error)),
+    };
+    ok(api::DeleteScopeStatus {
+        status: outcome.into(),
+    })
+}
+
 /// The `TxnStatus` reply for a commit or abort.
 fn txn_status(result: Result<(), ControllerError>) -> Reply<api::TxnStatus> {
     use api::txn_status::Status as S;
@@ -353,17 +367,8 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::ScopeInfo>,
     ) -> Reply<api::DeleteScopeStatus> {
-        use api::delete_scope_status::Status as S;
         let scope = request.into_inner().scope;
-        let result = match self.controller.delete_scope(&scope).await {
-            Ok(true) => S::Success,
-            Ok(false) => S::ScopeNotFound,
-            Err(ControllerError::ScopeNotEmpty(_)) => S::ScopeNotEmpty,
-            Err(error) => return Err(status(error)),
-        };
-        ok(api::DeleteScopeStatus {
-            status: result.into(),
-        })
+        delete_scope_status(self.controller.delete_scope(&scope).await)
     }
 
     async fn delete_scope_recursive(
@@ -403,15 +408,7 @@ impl ControllerService for GrpcService {
                     .map_err(status)?;
             }
         }
-        let result = match self.controller.delete_scope(&scope).await {
-            Ok(true) => S::Success,
-            Ok(false) => S::ScopeNotFound,
-            Err(ControllerError::ScopeNotEmpty(_)) => S::ScopeNotEmpty,
-            Err(error) => return Err(status(error)),
-        };
-        ok(api::DeleteScopeStatus {
-            status: result.into(),
-        })
+        delete_scope_status(self.controller.delete_scope(&scope).await)
     }
 
     async fn create_stream(

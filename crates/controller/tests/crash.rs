@@ -12,14 +12,9 @@ use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use bytes::Bytes;
 use pravaha_controller::model::{ScalingPolicy, StreamConfig, StreamRecord, StreamState, Workflow};
-use pravaha_controller::{
-    Controller, ControllerConfig, SegmentStoreNode, SegmentStores, METADATA_TABLE,
-};
-use pravaha_segment_client::{frame_event, ClientConfig, ClientError, SegmentClient};
-use pravaha_segment_server::{SegmentServer, ServerConfig};
-use pravaha_segmentstore::{SegmentStore, SegmentStoreConfig};
+use pravaha_controller::{Controller, ControllerConfig, SegmentStoreNode, SegmentStores};
+use pravaha_segment_client::{frame_event, ClientError};
 use pravaha_types::segment_id;
 
 const CHILD_TEST: &str = "controller_child";
@@ -87,54 +82,30 @@ fn controller_child() {
 }
 
 struct Store {
-    store: SegmentStore,
-    server: SegmentServer,
-    client: SegmentClient,
-    _dir: tempfile::TempDir,
+    inner: common::SegmentStoreOnly,
+}
+
+impl std::ops::Deref for Store {
+    type Target = common::SegmentStoreOnly;
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
 }
 
 impl Store {
     async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SegmentStore::open(SegmentStoreConfig::new(dir.path()))
-            .await
-            .unwrap();
-        let server = SegmentServer::start(
-            ServerConfig::new("127.0.0.1:0".parse().unwrap()),
-            store.clone(),
-        )
-        .await
-        .unwrap();
         Self {
-            store,
-            server,
-            client: SegmentClient::new(ClientConfig::default()),
-            _dir: dir,
+            inner: common::SegmentStoreOnly::start().await,
         }
-    }
-
-    fn addr(&self) -> std::net::SocketAddr {
-        self.server.local_addr()
     }
 
     /// The stream's record as stored (read directly from the metadata table).
     async fn record(&self) -> StreamRecord {
-        let entries = self
-            .client
-            .table_get(
-                self.addr(),
-                METADATA_TABLE,
-                vec![Bytes::from("stream/sc/st")],
-                "",
-            )
+        let record = self
+            .metadata("stream/sc/st")
             .await
-            .unwrap();
-        let entry = entries
-            .into_iter()
-            .next()
-            .flatten()
             .expect("the stream record");
-        serde_json::from_slice(&entry.value).unwrap()
+        serde_json::from_value(record).unwrap()
     }
 
     /// Whether the segment is sealed (`Err` with the error's text if it cannot be asked).
@@ -147,8 +118,7 @@ impl Store {
     }
 
     async fn stop(self) {
-        self.server.shutdown().await;
-        self.store.shutdown().await;
+        self.inner.stop().await;
     }
 }
 

@@ -14,11 +14,9 @@ use pravaha_controller::kvtables::KeyValueTableConfig;
 use pravaha_controller::model::{ScalingPolicy, StreamConfig};
 use pravaha_controller::readergroups::{GroupRetention, ReaderGroupConfig};
 use pravaha_controller::{
-    Controller, ControllerConfig, SegmentStoreNode, SegmentStores, TxnStatus, METADATA_TABLE,
+    Controller, ControllerConfig, SegmentStoreNode, SegmentStores, TxnStatus,
 };
-use pravaha_segment_client::{frame_event, ClientConfig, ClientError, SegmentClient};
-use pravaha_segment_server::{SegmentServer, ServerConfig};
-use pravaha_segmentstore::{SegmentStore, SegmentStoreConfig};
+use pravaha_segment_client::{frame_event, ClientError};
 use pravaha_types::{qualified_segment_name, transaction_segment_name};
 use serde_json::Value;
 
@@ -111,34 +109,21 @@ fn workflow_child() {
 }
 
 struct Store {
-    store: SegmentStore,
-    server: SegmentServer,
-    client: SegmentClient,
-    _dir: tempfile::TempDir,
+    inner: common::SegmentStoreOnly,
+}
+
+impl std::ops::Deref for Store {
+    type Target = common::SegmentStoreOnly;
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
 }
 
 impl Store {
     async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SegmentStore::open(SegmentStoreConfig::new(dir.path()))
-            .await
-            .unwrap();
-        let server = SegmentServer::start(
-            ServerConfig::new("127.0.0.1:0".parse().unwrap()),
-            store.clone(),
-        )
-        .await
-        .unwrap();
         Self {
-            store,
-            server,
-            client: SegmentClient::new(ClientConfig::default()),
-            _dir: dir,
+            inner: common::SegmentStoreOnly::start().await,
         }
-    }
-
-    fn addr(&self) -> std::net::SocketAddr {
-        self.server.local_addr()
     }
 
     async fn controller(&self) -> Controller {
@@ -147,23 +132,8 @@ impl Store {
             .unwrap()
     }
 
-    /// A metadata record as JSON (`None` if absent).
     async fn record(&self, key: &str) -> Option<Value> {
-        let entries = self
-            .client
-            .table_get(
-                self.addr(),
-                METADATA_TABLE,
-                vec![Bytes::from(key.to_owned())],
-                "",
-            )
-            .await
-            .unwrap();
-        entries
-            .into_iter()
-            .next()
-            .flatten()
-            .map(|entry| serde_json::from_slice(&entry.value).unwrap())
+        self.metadata(key).await
     }
 
     async fn exists(&self, segment: &str) -> bool {
@@ -201,8 +171,7 @@ impl Store {
     }
 
     async fn stop(self) {
-        self.server.shutdown().await;
-        self.store.shutdown().await;
+        self.inner.stop().await;
     }
 }
 

@@ -104,3 +104,60 @@ impl Cluster {
         self.store.shutdown().await;
     }
 }
+
+/// A segment store alone (for tests that run controllers in other processes).
+pub struct SegmentStoreOnly {
+    pub store: SegmentStore,
+    pub server: SegmentServer,
+    pub client: SegmentClient,
+    _dir: tempfile::TempDir,
+}
+
+impl SegmentStoreOnly {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SegmentStore::open(SegmentStoreConfig::new(dir.path()))
+            .await
+            .unwrap();
+        let server = SegmentServer::start(
+            ServerConfig::new("127.0.0.1:0".parse().unwrap()),
+            store.clone(),
+        )
+        .await
+        .unwrap();
+        Self {
+            store,
+            server,
+            client: SegmentClient::new(ClientConfig::default()),
+            _dir: dir,
+        }
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// The controller's metadata record under `key`, as JSON (`None` if absent).
+    pub async fn metadata(&self, key: &str) -> Option<serde_json::Value> {
+        let entries = self
+            .client
+            .table_get(
+                self.addr(),
+                pravaha_controller::METADATA_TABLE,
+                vec![bytes::Bytes::from(key.to_owned())],
+                "",
+            )
+            .await
+            .unwrap();
+        entries
+            .into_iter()
+            .next()
+            .flatten()
+            .map(|entry| serde_json::from_slice(&entry.value).unwrap())
+    }
+
+    pub async fn stop(self) {
+        self.server.shutdown().await;
+        self.store.shutdown().await;
+    }
+}
