@@ -159,18 +159,36 @@ impl Scan {
         let count = usize::try_from(suggested)
             .unwrap_or(1)
             .clamp(1, limits.max_table_page_entries);
-        Ok(Self {
+        let mut scan = Self {
             after,
             count,
             prefix: prefix.filter(|p| !p.is_empty()),
             from_key: from_key.filter(|k| !k.is_empty()),
             to_key: to_key.filter(|k| !k.is_empty()),
-        })
+        };
+        if scan.after.is_none() {
+            // Seek: the range's keys are all at least max(prefix, from_key), so start after that
+            // bound without its last byte (a key no wanted key can equal).
+            let floor = match (&scan.prefix, &scan.from_key) {
+                (Some(p), Some(f)) => Some(p.max(f)),
+                (p, f) => p.as_ref().or(f.as_ref()),
+            };
+            scan.after = floor.map(|floor| floor.slice(..floor.len() - 1));
+        }
+        Ok(scan)
     }
 
     /// Whether `key` is in the requested range, and whether iteration is past its end.
     fn admits(&self, key: &Bytes) -> (bool, bool) {
         if self.to_key.as_ref().is_some_and(|to| key > to) {
+            return (false, true);
+        }
+        // Keys come in order: once past the prefix's range, nothing more can match.
+        if self
+            .prefix
+            .as_ref()
+            .is_some_and(|p| key > p && !key.starts_with(p))
+        {
             return (false, true);
         }
         let wanted = self.from_key.as_ref().is_none_or(|from| key >= from)
