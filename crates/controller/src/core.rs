@@ -456,8 +456,38 @@ impl Controller {
                 .await?
                 .is_some()
             {
-                return self.drive(&key).await;
+                self.drive(&key).await?;
+                return self.reach_min_segments(scope, stream).await;
             }
+        }
+        Err(ControllerError::Contention(key))
+    }
+
+    /// Splits the widest segments until the stream has at least its configured minimum number
+    /// of segments (as Pravega does when an update raises the minimum).
+    async fn reach_min_segments(&self, scope: &str, stream: &str) -> Result<(), ControllerError> {
+        let key = stream_key(scope, stream);
+        for _ in 0..MAX_ATTEMPTS {
+            let record = self.stream(scope, stream).await?;
+            let current = record.current_segments();
+            let min = usize::try_from(record.config.scaling.min_num_segments).unwrap_or(1);
+            if current.len() >= min || record.state != StreamState::Active {
+                return Ok(());
+            }
+            let Some(widest) = current
+                .iter()
+                .max_by(|a, b| (a.key_end - a.key_start).total_cmp(&(b.key_end - b.key_start)))
+            else {
+                return Ok(());
+            };
+            let middle = (widest.key_start + widest.key_end) / 2.0;
+            let ranges = [(widest.key_start, middle), (middle, widest.key_end)];
+            match self.scale(scope, stream, &[widest.id], &ranges).await {
+                // Another change got there first: look again.
+                Ok(_) | Err(ControllerError::PreconditionFailed(_)) => {}
+                Err(error) => return Err(error),
+            }
+            self.drive(&key).await?;
         }
         Err(ControllerError::Contention(key))
     }

@@ -108,3 +108,48 @@ async fn concurrent_scales_of_one_stream_each_apply_once() {
     }
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raising_the_minimum_number_of_segments_splits_the_stream() {
+    let cluster = Cluster::start().await;
+    let controller = cluster.controller.clone();
+    controller.create_scope("sc").await.unwrap();
+    controller
+        .create_stream("sc", "st", config())
+        .await
+        .unwrap();
+    let mut five = config();
+    five.scaling = ScalingPolicy::fixed(5);
+    controller.update_stream("sc", "st", five).await.unwrap();
+    let record = controller.stream("sc", "st").await.unwrap();
+    let current = record.current_segments();
+    assert_eq!(current.len(), 5);
+    assert_eq!((current[0].key_start, current[4].key_end), (0.0, 1.0));
+    for pair in current.windows(2) {
+        assert_eq!(pair[0].key_end, pair[1].key_start);
+    }
+    // Every segment exists on the segment store; lowering the minimum does not merge.
+    for segment in &current {
+        let name = pravaha_types::qualified_segment_name("sc", "st", segment.id);
+        let info = cluster
+            .segments
+            .segment_info(cluster.segment_store_addr(), &name, "")
+            .await
+            .unwrap();
+        assert!(!info.sealed);
+    }
+    controller
+        .update_stream("sc", "st", config())
+        .await
+        .unwrap();
+    assert_eq!(
+        controller
+            .stream("sc", "st")
+            .await
+            .unwrap()
+            .current_segments()
+            .len(),
+        5
+    );
+    cluster.stop().await;
+}
