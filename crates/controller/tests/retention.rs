@@ -137,11 +137,11 @@ async fn size_retention_truncates_but_keeps_the_minimum() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn time_retention_truncates_data_older_than_the_minimum_only() {
-    let cluster = start(config(RetentionType::Time, 3000)).await;
+    let cluster = start(config(RetentionType::Time, 4000)).await;
     let first = write(&cluster, 1, 1, 10).await;
     await_record(&cluster, first).await;
     // Written well after the first batch was recorded: it must survive the first truncation.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let total = write(&cluster, 1, 11, 5).await;
     let start = await_start_offset(&cluster).await;
     assert_eq!(start, first, "only the data older than the minimum goes");
