@@ -16,7 +16,7 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use bytes::Bytes;
-use pravaha_segment_client::{frame_event, ClientError};
+use pravaha_segment_client::{frame_event, parse_events, ClientError};
 use pravaha_types::qualified_segment_name;
 use serde::{Deserialize, Serialize};
 
@@ -202,26 +202,18 @@ impl Controller {
             offset += read.data.len() as i64;
             data.extend_from_slice(&read.data);
         }
-        let mut rest = Bytes::from(data);
-        let mut marks = Vec::new();
-        while rest.len() >= 8 {
-            let length =
-                usize::try_from(i32::from_be_bytes(rest[4..8].try_into().expect("4 bytes")))
-                    .map_err(|_| {
-                        ControllerError::Internal(format!(
-                            "{segment} holds a negative event length"
-                        ))
-                    })?;
-            if rest.len() < 8 + length {
-                break;
-            }
-            let mark = serde_json::from_slice(&rest[8..8 + length]).map_err(|error| {
+        let (events, _) = parse_events(&Bytes::from(data)).map_err(|error| {
+            ControllerError::Internal(format!(
+                "{segment} holds a record that is no event: {error}"
+            ))
+        })?;
+        let mut marks = Vec::with_capacity(events.len());
+        for event in events {
+            marks.push(serde_json::from_slice(&event).map_err(|error| {
                 ControllerError::Internal(format!(
                     "{segment} holds an unreadable watermark: {error}"
                 ))
-            })?;
-            marks.push(mark);
-            rest = rest.slice(8 + length..);
+            })?);
         }
         Ok(marks)
     }

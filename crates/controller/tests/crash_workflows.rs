@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use bytes::Bytes;
 use pravaha_controller::kvtables::KeyValueTableConfig;
 use pravaha_controller::model::{ScalingPolicy, StreamConfig};
 use pravaha_controller::readergroups::{GroupRetention, ReaderGroupConfig};
@@ -145,29 +144,7 @@ impl Store {
     }
 
     async fn events(&self, segment: &str) -> Vec<String> {
-        let length = self
-            .client
-            .segment_info(self.addr(), segment, "")
-            .await
-            .unwrap()
-            .length;
-        let mut data = Vec::new();
-        while (data.len() as i64) < length {
-            let read = self
-                .client
-                .read_segment(self.addr(), segment, data.len() as i64, 1 << 20, "")
-                .await
-                .unwrap();
-            data.extend_from_slice(&read.data);
-        }
-        let mut rest = Bytes::from(data);
-        let mut events = Vec::new();
-        while !rest.is_empty() {
-            let len = usize::try_from(i32::from_be_bytes(rest[4..8].try_into().unwrap())).unwrap();
-            events.push(String::from_utf8(rest[8..8 + len].to_vec()).unwrap());
-            rest = rest.slice(8 + len..);
-        }
-        events
+        common::segment_events(&self.client, self.addr(), segment).await
     }
 
     async fn stop(self) {

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use common::{Cluster, TIMEOUT};
 use pravaha_controller_api::v1 as api;
 use pravaha_segment_client::{frame_event, ClientError};
@@ -221,26 +220,7 @@ async fn per_key_order_survives_scaling_up_and_down() {
     let mut per_key: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for segment in order {
         let name = qualified_segment_name("sc", "st", segment.id);
-        let length = cluster
-            .segments
-            .segment_info(at, &name, "")
-            .await
-            .unwrap()
-            .length;
-        let mut data = Vec::new();
-        while (data.len() as i64) < length {
-            let read = cluster
-                .segments
-                .read_segment(at, &name, data.len() as i64, 1 << 20, "")
-                .await
-                .unwrap();
-            data.extend_from_slice(&read.data);
-        }
-        let mut rest = Bytes::from(data);
-        while !rest.is_empty() {
-            let len = usize::try_from(i32::from_be_bytes(rest[4..8].try_into().unwrap())).unwrap();
-            let event = String::from_utf8(rest[8..8 + len].to_vec()).unwrap();
-            rest = rest.slice(8 + len..);
+        for event in common::segment_events(&cluster.segments, at, &name).await {
             let (key, n) = event.rsplit_once(':').unwrap();
             // Every event is in the segment its key routes to.
             let position = routing_key_position(key);

@@ -5,7 +5,6 @@ mod common;
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use common::{Cluster, TIMEOUT};
 use pravaha_controller_api::v1 as api;
 use pravaha_controller_api::ControllerServiceClient;
@@ -106,30 +105,7 @@ async fn write_txn(cluster: &Cluster, stream: &str, parent: i64, id: u128, event
 }
 
 async fn events_of(cluster: &Cluster, segment: &str) -> Vec<String> {
-    let at = cluster.segment_store_addr();
-    let length = cluster
-        .segments
-        .segment_info(at, segment, "")
-        .await
-        .unwrap()
-        .length;
-    let mut data = Vec::new();
-    while (data.len() as i64) < length {
-        let read = cluster
-            .segments
-            .read_segment(at, segment, data.len() as i64, 1 << 20, "")
-            .await
-            .unwrap();
-        data.extend_from_slice(&read.data);
-    }
-    let mut rest = Bytes::from(data);
-    let mut events = Vec::new();
-    while !rest.is_empty() {
-        let len = usize::try_from(i32::from_be_bytes(rest[4..8].try_into().unwrap())).unwrap();
-        events.push(String::from_utf8(rest[8..8 + len].to_vec()).unwrap());
-        rest = rest.slice(8 + len..);
-    }
-    events
+    common::segment_events(&cluster.segments, cluster.segment_store_addr(), segment).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -174,9 +174,59 @@ pub fn frame_event(payload: &[u8]) -> Bytes {
     out.freeze()
 }
 
+/// Splits bytes read from a stream segment into event payloads (the inverse of
+/// [`frame_event`]); an incomplete event at the end is left out. Returns the payloads and how
+/// many bytes they used, or an error naming the offset of a record that is not an event.
+pub fn parse_events(data: &Bytes) -> Result<(Vec<Bytes>, usize), ClientError> {
+    let mut events = Vec::new();
+    let mut at = 0;
+    while data.len() - at >= wire::HEADER_LEN {
+        let header = &data[at..at + wire::HEADER_LEN];
+        let kind = i32::from_be_bytes(header[..4].try_into().expect("4 bytes"));
+        let length = i32::from_be_bytes(header[4..].try_into().expect("4 bytes"));
+        let Ok(length) = usize::try_from(length) else {
+            return Err(ClientError::Protocol(format!(
+                "negative event length at offset {at}"
+            )));
+        };
+        if kind != wire::EVENT_TYPE {
+            return Err(ClientError::Protocol(format!(
+                "record of type {kind} at offset {at}"
+            )));
+        }
+        let end = at + wire::HEADER_LEN + length;
+        if end > data.len() {
+            break;
+        }
+        events.push(data.slice(at + wire::HEADER_LEN..end));
+        at = end;
+    }
+    Ok((events, at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn framed_events_parse_back() {
+        let mut data = BytesMut::new();
+        for payload in [&b"one"[..], b"", b"three"] {
+            data.extend_from_slice(&frame_event(payload));
+        }
+        let whole = data.len();
+        data.extend_from_slice(&frame_event(b"torn")[..6]);
+        let (events, used) = parse_events(&data.freeze()).unwrap();
+        assert_eq!(
+            events,
+            vec![Bytes::from("one"), Bytes::new(), Bytes::from("three")]
+        );
+        assert_eq!(used, whole);
+        let mut bad = BytesMut::new();
+        bad.put_i32(7);
+        bad.put_i32(0);
+        assert!(parse_events(&bad.freeze()).is_err());
+    }
 
     #[test]
     fn request_ids_are_fresh_and_positive() {

@@ -161,3 +161,32 @@ impl SegmentStoreOnly {
         self.store.shutdown().await;
     }
 }
+
+/// The events of a whole segment as UTF-8 strings, from its start offset to its length.
+pub async fn segment_events(
+    client: &SegmentClient,
+    at: std::net::SocketAddr,
+    segment: &str,
+) -> Vec<String> {
+    let info = client.segment_info(at, segment, "").await.unwrap();
+    let mut data = Vec::new();
+    let mut offset = info.start_offset;
+    while offset < info.length {
+        let read = client
+            .read_segment(at, segment, offset, 1 << 20, "")
+            .await
+            .unwrap();
+        offset += read.data.len() as i64;
+        data.extend_from_slice(&read.data);
+    }
+    let (events, used) = pravaha_segment_client::parse_events(&bytes::Bytes::from(data)).unwrap();
+    assert_eq!(
+        used as i64,
+        info.length - info.start_offset,
+        "a torn event in {segment}"
+    );
+    events
+        .into_iter()
+        .map(|e| String::from_utf8(e.to_vec()).unwrap())
+        .collect()
+}
