@@ -76,7 +76,7 @@ pub fn start_autoscaler(controller: Controller, config: AutoScaleConfig) -> Auto
     let (stop, stopped) = watch::channel(false);
     let stats = Arc::new(Counters::default());
     let scaler = Scaler {
-        client: SegmentClient::new(controller.config().client.clone()),
+        client: controller.segment_client(),
         thresholds: Thresholds {
             cooldown: config.cooldown,
             windows: config.rate_windows,

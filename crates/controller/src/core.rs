@@ -132,7 +132,7 @@ impl Controller {
     /// Connects to the metadata table (creating it on first start) and resumes every workflow
     /// a previous run left unfinished.
     pub async fn start(config: ControllerConfig) -> Result<Self, ControllerError> {
-        let client = SegmentClient::new(config.client.clone());
+        let client = SegmentClient::new(segment_client_config(&config));
         let table = MetadataTable::new(client.clone(), config.stores.clone());
         table.ensure_exists().await?;
         let controller = Self {
@@ -850,20 +850,17 @@ impl Controller {
         let Some(key) = &self.inner.config.token_signing_key else {
             return Ok(String::new());
         };
-        let expires = now_ms() / 1000
-            + i64::try_from(self.inner.config.token_lifetime.as_secs()).unwrap_or(600);
-        let claims = serde_json::json!({
-            "sub": "pravaha-controller",
-            "aud": "segmentstore",
-            "exp": expires,
-            format!("prn::/scope:{scope}/stream:{stream}"): "READ_UPDATE",
-        });
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(key),
+        sign_token(
+            key,
+            &format!("prn::/scope:{scope}/stream:{stream}"),
+            self.inner.config.token_lifetime,
         )
         .map_err(|error| ControllerError::Internal(format!("signing a token: {error}")))
+    }
+
+    /// The segment client the controller's own requests go through.
+    pub(crate) fn segment_client(&self) -> SegmentClient {
+        self.inner.client.clone()
     }
 
     /// Whether `segment_id` is an active segment of the stream.
@@ -1009,4 +1006,40 @@ impl Controller {
             .await?;
         Err(ControllerError::ScopeNotEmpty(scope.to_owned()))
     }
+}
+
+/// The segment client settings of the controller's own requests: with auth on, requests made
+/// without a stream's token carry a token of the controller's own that grants every resource
+/// (`prn::/*`), signed afresh for each request so that it never runs out.
+pub(crate) fn segment_client_config(config: &ControllerConfig) -> ClientConfig {
+    let mut client = config.client.clone();
+    if let Some(key) = config.token_signing_key.clone() {
+        let lifetime = config.token_lifetime;
+        client.default_token = Some(Arc::new(move || {
+            // HS256 over a fixed claim set cannot fail.
+            sign_token(&key, "prn::/*", lifetime).unwrap_or_default()
+        }));
+    }
+    client
+}
+
+/// An HS256 JWT granting READ_UPDATE on `resource` for `lifetime`, as the segment store checks
+/// it (`pravaha_segment_server::TokenVerifier`).
+fn sign_token(
+    key: &[u8],
+    resource: &str,
+    lifetime: Duration,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    let expires = now_ms() / 1000 + i64::try_from(lifetime.as_secs()).unwrap_or(600);
+    let claims = serde_json::json!({
+        "sub": "pravaha-controller",
+        "aud": "segmentstore",
+        "exp": expires,
+        resource: "READ_UPDATE",
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(key),
+    )
 }

@@ -12,8 +12,13 @@ use crate::error::failure;
 use crate::pool::Pool;
 use crate::{ClientError, Endpoint};
 
+/// Supplies the delegation token of requests made with none (`""`). A process that acts for
+/// itself rather than for one stream's client (the controller, on its metadata table and in its
+/// workflows) signs its own, as Pravega's controller uses a token of its own.
+pub type TokenSource = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// How a [`SegmentClient`] behaves.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientConfig {
     /// Bound on one whole request: waiting for a connection, dialling, `Hello`, writing the
     /// request and reading its reply. Must exceed the server's wait for data at a segment's
@@ -21,6 +26,18 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// Idle connections kept per segment store; more are closed when their request completes.
     pub max_idle_per_endpoint: usize,
+    /// The token of requests made with none; `None`: they carry none (auth off).
+    pub default_token: Option<TokenSource>,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("request_timeout", &self.request_timeout)
+            .field("max_idle_per_endpoint", &self.max_idle_per_endpoint)
+            .field("default_token", &self.default_token.is_some())
+            .finish()
+    }
 }
 
 impl Default for ClientConfig {
@@ -28,6 +45,7 @@ impl Default for ClientConfig {
         Self {
             request_timeout: Duration::from_secs(30),
             max_idle_per_endpoint: 16,
+            default_token: None,
         }
     }
 }
@@ -35,7 +53,7 @@ impl Default for ClientConfig {
 /// A client of any number of segment stores. Clones share the connection pools.
 ///
 /// Every method names the segment store (`at`) and passes `token`, the delegation token for
-/// the segment's stream (`""` when auth is off).
+/// the segment's stream (`""` when auth is off, or to use [`ClientConfig::default_token`]).
 #[derive(Clone)]
 pub struct SegmentClient {
     inner: Arc<Inner>,
@@ -69,6 +87,14 @@ impl SegmentClient {
         }
     }
 
+    /// The token a request carries: `given`, or the default token when `given` is empty.
+    pub(crate) fn token(&self, given: &str) -> String {
+        match &self.inner.config.default_token {
+            Some(source) if given.is_empty() => source(),
+            _ => given.to_owned(),
+        }
+    }
+
     /// Idle pooled connections to `at` (for tests and diagnostics).
     pub fn idle_connections(&self, at: Endpoint) -> usize {
         self.inner.pool.idle_count(at)
@@ -98,7 +124,7 @@ impl SegmentClient {
             request_id: setup_id,
             writer_id,
             segment: segment.to_owned(),
-            delegation_token: token.to_owned(),
+            delegation_token: self.token(token),
         })
         .encode(&mut setup)?;
         let block_id = next_request_id();

@@ -26,7 +26,7 @@ mod segments;
 mod tables;
 mod types;
 
-pub use client::{frame_event, parse_events, ClientConfig, SegmentClient};
+pub use client::{frame_event, parse_events, ClientConfig, SegmentClient, TokenSource};
 pub use error::ClientError;
 pub use types::{
     Created, KeyVersion, ScalePolicy, SegmentInfo, SegmentRead, TableDelta, TableEntry, TablePage,

@@ -23,7 +23,7 @@ impl SegmentClient {
             segment: segment.to_owned(),
             target_rate: policy.target_rate,
             scale_type: policy.scale_type,
-            delegation_token: token.to_owned(),
+            delegation_token: self.token(token),
             rollover_size_bytes: None,
         };
         created("CreateSegment", self.call(at, request.into()).await?)
@@ -39,7 +39,7 @@ impl SegmentClient {
         let request = wire::CreateTableSegment {
             request_id: next_request_id(),
             segment: segment.to_owned(),
-            delegation_token: token.to_owned(),
+            delegation_token: self.token(token),
             sorted: None,
             key_length: None,
             rollover_size_bytes: None,
@@ -61,7 +61,7 @@ impl SegmentClient {
         let request = wire::CreateTableSegment {
             request_id: next_request_id(),
             segment: segment.to_owned(),
-            delegation_token: token.to_owned(),
+            delegation_token: self.token(token),
             // The wire carries the later options only after the earlier ones.
             sorted: Some(false),
             key_length: Some(key_length),
@@ -80,7 +80,7 @@ impl SegmentClient {
         let request = wire::GetTableSegmentInfo {
             request_id: next_request_id(),
             segment_name: segment.to_owned(),
-            delegation_token: token.to_owned(),
+            delegation_token: self.token(token),
         };
         match self.call(at, request.into()).await? {
             Reply::TableSegmentInfo(info) => Ok(TableSegmentInfo {
@@ -104,7 +104,7 @@ impl SegmentClient {
         let request = wire::SealSegment {
             request_id: next_request_id(),
             segment: segment.to_owned(),
-            delegation_token: token.to_owned(),
+            delegation_token: self.token(token),
         };
         match self.call(at, request.into()).await? {
             Reply::SegmentSealed(_) | Reply::SegmentIsSealed(_) => Ok(()),
@@ -124,7 +124,7 @@ impl SegmentClient {
             request_id: next_request_id(),
             segment: segment.to_owned(),
             truncation_offset: offset,
-            delegation_token: token.to_owned(),
+            delegation_token: self.token(token),
         };
         match self.call(at, request.into()).await? {
             Reply::SegmentTruncated(_) => Ok(()),
@@ -142,7 +142,7 @@ impl SegmentClient {
         let request = wire::DeleteSegment {
             request_id: next_request_id(),
             segment: segment.to_owned(),
-            delegation_token: token.to_owned(),
+            delegation_token: self.token(token),
         };
         match self.call(at, request.into()).await? {
             Reply::SegmentDeleted(_) => Ok(()),
@@ -164,7 +164,7 @@ impl SegmentClient {
             request_id: next_request_id(),
             segment: segment.to_owned(),
             must_be_empty,
-            delegation_token: token.to_owned(),
+            delegation_token: self.token(token),
         };
         match self.call(at, request.into()).await? {
             Reply::SegmentDeleted(_) => Ok(()),
@@ -181,7 +181,7 @@ impl SegmentClient {
         let request = wire::GetStreamSegmentInfo {
             request_id: next_request_id(),
             segment_name: segment.to_owned(),
-            delegation_token: token.to_owned(),
+            delegation_token: self.token(token),
         };
         match self.call(at, request.into()).await? {
             // Java servers of some versions answer a missing segment this way.
@@ -212,7 +212,7 @@ impl SegmentClient {
             segment: segment.to_owned(),
             target_rate: policy.target_rate,
             scale_type: policy.scale_type,
-            delegation_token: token.to_owned(),
+            delegation_token: self.token(token),
         };
         match self.call(at, request.into()).await? {
             Reply::SegmentPolicyUpdated(_) => Ok(()),
@@ -234,7 +234,7 @@ impl SegmentClient {
             request_id: next_request_id(),
             target: target.to_owned(),
             source: source.to_owned(),
-            delegation_token: token.to_owned(),
+            delegation_token: self.token(token),
             attribute_updates: None,
         };
         match self.call(at, request.into()).await? {
@@ -260,7 +260,7 @@ impl SegmentClient {
             request_id: next_request_id(),
             segment_name: segment.to_owned(),
             attribute_id: attribute,
-            delegation_token: token.to_owned(),
+            delegation_token: self.token(token),
         };
         match self.call(at, request.into()).await? {
             Reply::SegmentAttribute(reply) => {
@@ -287,7 +287,7 @@ impl SegmentClient {
             attribute_id: attribute,
             new_value: new,
             expected_value: expected.unwrap_or(wire::NULL_ATTRIBUTE_VALUE),
-            delegation_token: token.to_owned(),
+            delegation_token: self.token(token),
         };
         match self.call(at, request.into()).await? {
             Reply::SegmentAttributeUpdated(reply) => Ok(reply.success),
@@ -311,7 +311,7 @@ impl SegmentClient {
             segment: segment.to_owned(),
             offset,
             suggested_length: max_length,
-            delegation_token: token.to_owned(),
+            delegation_token: self.token(token),
             request_id: next_request_id(),
         };
         match self.call(at, request.into()).await? {

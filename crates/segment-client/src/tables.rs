@@ -28,7 +28,7 @@ impl SegmentClient {
         let request = wire::UpdateTableEntries {
             request_id: next_request_id(),
             segment: table.to_owned(),
-            delegation_token: token.to_owned(),
+            delegation_token: self.token(token),
             table_entries: TableEntries {
                 entries: entries
                     .into_iter()
@@ -64,7 +64,7 @@ impl SegmentClient {
         let request = wire::RemoveTableKeys {
             request_id: next_request_id(),
             segment: table.to_owned(),
-            delegation_token: token.to_owned(),
+            delegation_token: self.token(token),
             keys: keys
                 .into_iter()
                 .map(|(key, version)| table_key(key, version))
@@ -89,7 +89,7 @@ impl SegmentClient {
         let request = wire::ReadTable {
             request_id: next_request_id(),
             segment: table.to_owned(),
-            delegation_token: token.to_owned(),
+            delegation_token: self.token(token),
             keys: keys
                 .into_iter()
                 .map(|key| table_key(key, KeyVersion::Any))
@@ -125,7 +125,7 @@ impl SegmentClient {
         let request = wire::ReadTableKeys {
             request_id: next_request_id(),
             segment: table.to_owned(),
-            delegation_token: token.to_owned(),
+            delegation_token: self.token(token),
             suggested_key_count: page.max_items,
             continuation_token: page.continuation,
             prefix_filter,
@@ -157,7 +157,7 @@ impl SegmentClient {
         let request = wire::ReadTableEntries {
             request_id: next_request_id(),
             segment: table.to_owned(),
-            delegation_token: token.to_owned(),
+            delegation_token: self.token(token),
             suggested_entry_count: page.max_items,
             continuation_token: page.continuation,
             prefix_filter,
@@ -190,7 +190,7 @@ impl SegmentClient {
         let request = wire::ReadTableEntriesDelta {
             request_id: next_request_id(),
             segment: table.to_owned(),
-            delegation_token: token.to_owned(),
+            delegation_token: self.token(token),
             from_position,
             suggested_entry_count: max_entries,
         };
