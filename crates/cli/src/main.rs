@@ -88,10 +88,12 @@ impl CommonArgs {
 fn main() -> anyhow::Result<()> {
     // "Ready in" counts from here to every listener bound.
     let started = Instant::now();
+    // Warnings and errors by default, so that a starting server prints just its listeners and
+    // readiness; RUST_LOG=info (or debug, per module) shows the rest.
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .init();
