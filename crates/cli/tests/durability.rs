@@ -7,103 +7,27 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::official::{
+    client_factory, create_stream, parse_payload, payload, read_stream, scoped, write_keyed,
+    DEADLINE,
+};
 use common::Standalone;
 use pravega_client::client_factory::ClientFactory;
-use pravega_client_config::ClientConfigBuilder;
-use pravega_client_shared::{
-    Retention, ScaleType, Scaling, Scope, ScopedStream, Stream, StreamConfiguration,
-};
+use pravega_client_shared::{Scope, ScopedStream};
 
-const DEADLINE: Duration = Duration::from_secs(120);
-
-fn client(standalone: &Standalone) -> ClientFactory {
-    let config = ClientConfigBuilder::default()
-        .controller_uri(standalone.controller_uri().as_str())
-        .build()
-        .expect("client configuration");
-    ClientFactory::new(config)
-}
-
-fn scoped(scope: &str, stream: &str) -> ScopedStream {
-    ScopedStream {
-        scope: Scope::from(scope.to_string()),
-        stream: Stream::from(stream.to_string()),
-    }
-}
-
-async fn create_stream(factory: &ClientFactory, stream: &ScopedStream, segments: i32) {
-    let controller = factory.controller_client();
-    controller.create_scope(&stream.scope).await.expect("scope");
-    controller
-        .create_stream(&StreamConfiguration {
-            scoped_stream: stream.clone(),
-            scaling: Scaling {
-                scale_type: ScaleType::FixedNumSegments,
-                target_rate: 0,
-                scale_factor: 0,
-                min_num_segments: segments,
-            },
-            retention: Retention::default(),
-            tags: None,
-        })
-        .await
-        .expect("stream");
-}
-
-fn payload(key: usize, seq: usize) -> Vec<u8> {
-    format!("{key}:{seq}").into_bytes()
-}
-
-fn parse(bytes: &[u8]) -> (usize, usize) {
-    let text = std::str::from_utf8(bytes).unwrap();
-    let (key, seq) = text.split_once(':').unwrap();
-    (key.parse().unwrap(), seq.parse().unwrap())
-}
-
-/// Every event of `stream`, per key in the order read, through a new one-reader group. Stops
-/// after `at_least` events once nothing more arrives for a second.
+/// Every event of `stream`, per key in the order read (see [`read_stream`]).
 fn read_per_key(
     factory: &ClientFactory,
     stream: &ScopedStream,
     group: &str,
     at_least: usize,
 ) -> BTreeMap<usize, Vec<usize>> {
-    factory.runtime().block_on(async {
-        let group = factory
-            .create_reader_group(group.to_string(), stream.clone())
-            .await;
-        let mut reader = group.create_reader("reader".to_string()).await;
-        let mut per_key: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-        let mut read = 0;
-        let deadline = Instant::now() + DEADLINE;
-        let mut quiet_since: Option<Instant> = None;
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "read {read} of {at_least} events"
-            );
-            match reader.acquire_segment().await.expect("acquire") {
-                Some(mut slice) => {
-                    for event in &mut slice {
-                        let (key, seq) = parse(&event.value);
-                        per_key.entry(key).or_default().push(seq);
-                        read += 1;
-                    }
-                    reader.release_segment(slice).await.expect("release");
-                    quiet_since = None;
-                }
-                None if read >= at_least
-                    && quiet_since.get_or_insert_with(Instant::now).elapsed()
-                        > Duration::from_secs(1) =>
-                {
-                    break;
-                }
-                None => {}
-            }
-        }
-        reader.reader_offline().await.expect("offline");
-        per_key
-    })
+    let mut per_key: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (_, event) in read_stream(factory, stream, group, at_least) {
+        let (key, seq) = parse_payload(&event);
+        per_key.entry(key).or_default().push(seq);
+    }
+    per_key
 }
 
 #[test]
@@ -115,23 +39,12 @@ fn stop_and_start_keeps_everything() {
     let bytes = scoped("durable", "bytes");
     let blob: Vec<u8> = (0..1_500_000u32).map(|i| (i * 7 % 256) as u8).collect();
     {
-        let factory = client(&standalone);
+        let factory = client_factory(&standalone);
         factory.runtime().block_on(async {
-            create_stream(&factory, &events, 3).await;
-            create_stream(&factory, &bytes, 1).await;
+            create_stream(&factory, "durable", "events", 3).await;
+            create_stream(&factory, "durable", "bytes", 1).await;
             let mut writer = factory.create_event_writer(events.clone());
-            let mut acks = Vec::new();
-            for i in 0..EVENTS {
-                acks.push(
-                    writer
-                        .write_event_by_routing_key(
-                            format!("k{}", i % KEYS),
-                            payload(i % KEYS, i / KEYS),
-                        )
-                        .await,
-                );
-            }
-            for ack in acks {
+            for ack in write_keyed(&mut writer, 0..EVENTS, KEYS).await {
                 ack.await.unwrap().expect("acknowledged");
             }
             let mut byte_writer = factory.create_byte_writer(bytes.clone()).await;
@@ -160,7 +73,7 @@ fn stop_and_start_keeps_everything() {
     );
     standalone.restart();
 
-    let factory = client(&standalone);
+    let factory = client_factory(&standalone);
     let per_key = read_per_key(&factory, &events, "afterStop", EVENTS);
     for key in 0..KEYS {
         assert_eq!(
@@ -204,16 +117,16 @@ fn sigkill_while_writing_keeps_every_acknowledged_event() {
     let mut standalone = Standalone::start();
     let stream = scoped("durable", "killed");
     {
-        let factory = client(&standalone);
+        let factory = client_factory(&standalone);
         factory
             .runtime()
-            .block_on(create_stream(&factory, &stream, 4));
+            .block_on(create_stream(&factory, "durable", "killed", 4));
     }
     // Each round writes to its own keys without waiting for acknowledgements and is killed once
     // `kill_after` events are acknowledged, with many more in flight.
     let mut acked_all: BTreeMap<usize, usize> = BTreeMap::new();
     for (round, kill_after) in [700usize, 2_300, 1_500].into_iter().enumerate() {
-        let factory = client(&standalone);
+        let factory = client_factory(&standalone);
         let acked: Acked = Arc::default();
         let first_key = round * KEYS_PER_ROUND;
         {
@@ -265,7 +178,7 @@ fn sigkill_while_writing_keeps_every_acknowledged_event() {
         acked_all.extend(acked);
         standalone.restart();
 
-        let factory = client(&standalone);
+        let factory = client_factory(&standalone);
         let total_acked: usize = acked_all.values().sum();
         let per_key = read_per_key(&factory, &stream, &format!("check{round}"), total_acked);
         for (key, count) in &acked_all {

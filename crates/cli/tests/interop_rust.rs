@@ -8,74 +8,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::official::{
+    client_factory, create_stream, parse_payload, payload, read_stream, write_keyed, DEADLINE,
+};
 use common::Standalone;
 use futures::StreamExt;
 use pravega_client::client_factory::ClientFactory;
 use pravega_client::event::reader::EventReader;
 use pravega_client_config::credentials::Credentials;
 use pravega_client_config::ClientConfigBuilder;
-use pravega_client_shared::{
-    Retention, ScaleType, Scaling, Scope, ScopedStream, Segment, Stream, StreamConfiguration,
-    StreamCut, Timestamp, TransactionStatus, WriterId,
-};
-
-/// Bound on every wait in these tests, so that a hang fails instead of blocking CI.
-const DEADLINE: Duration = Duration::from_secs(120);
-
-fn factory(standalone: &Standalone) -> ClientFactory {
-    let config = ClientConfigBuilder::default()
-        .controller_uri(standalone.controller_uri().as_str())
-        .build()
-        .expect("client configuration");
-    ClientFactory::new(config)
-}
-
-async fn create_stream(
-    factory: &ClientFactory,
-    scope: &str,
-    stream: &str,
-    segments: i32,
-) -> ScopedStream {
-    let scoped = ScopedStream {
-        scope: Scope::from(scope.to_string()),
-        stream: Stream::from(stream.to_string()),
-    };
-    let controller = factory.controller_client();
-    controller
-        .create_scope(&scoped.scope)
-        .await
-        .expect("create scope");
-    let created = controller
-        .create_stream(&StreamConfiguration {
-            scoped_stream: scoped.clone(),
-            scaling: Scaling {
-                scale_type: ScaleType::FixedNumSegments,
-                target_rate: 0,
-                scale_factor: 0,
-                min_num_segments: segments,
-            },
-            retention: Retention::default(),
-            tags: None,
-        })
-        .await
-        .expect("create stream");
-    assert!(created, "the stream {scoped} is new");
-    scoped
-}
-
-/// An event payload naming its routing key and its number among that key's events.
-fn payload(key: usize, seq: usize) -> Vec<u8> {
-    format!("key-{key:02}:{seq:06}").into_bytes()
-}
-
-fn parse_payload(bytes: &[u8]) -> (usize, usize) {
-    let text = std::str::from_utf8(bytes).expect("utf-8 payload");
-    let (key, seq) = text
-        .strip_prefix("key-")
-        .and_then(|rest| rest.split_once(':'))
-        .unwrap_or_else(|| panic!("unexpected payload {text:?}"));
-    (key.parse().unwrap(), seq.parse().unwrap())
-}
+use pravega_client_shared::{Scope, Segment, StreamCut, Timestamp, TransactionStatus, WriterId};
 
 /// Events as read: (global read order, payload). The order counter is taken while the reader
 /// holds the segment, and a segment changes hands only through the group's state, so for events
@@ -144,7 +86,7 @@ fn ten_thousand_events_twenty_keys_two_readers() {
     const EVENTS: usize = 10_000;
     const KEYS: usize = 20;
     let standalone = Standalone::start();
-    let factory = factory(&standalone);
+    let factory = client_factory(&standalone);
     let handle = factory.runtime_handle();
     let per_reader = factory.runtime().block_on(async {
         let stream = create_stream(&factory, "interop", "events", 4).await;
@@ -202,7 +144,7 @@ fn writer_reconnects_after_restart_without_duplicates() {
     const BEFORE: usize = 1_000;
     const AFTER: usize = 1_000;
     let mut standalone = Standalone::start();
-    let factory = factory(&standalone);
+    let factory = client_factory(&standalone);
     let stream = factory
         .runtime()
         .block_on(create_stream(&factory, "interop", "reconnect", 2));
@@ -211,47 +153,18 @@ fn writer_reconnects_after_restart_without_duplicates() {
     // reconnects and resends whatever was not acknowledged, and the server drops what it already
     // has (writer id and event number).
     factory.runtime().block_on(async {
-        let mut acks = Vec::new();
-        for i in 0..BEFORE {
-            acks.push(
-                writer
-                    .write_event_by_routing_key(
-                        format!("r{}", i % KEYS),
-                        payload(i % KEYS, i / KEYS),
-                    )
-                    .await,
-            );
-        }
-        for ack in acks {
+        for ack in write_keyed(&mut writer, 0..BEFORE, KEYS).await {
             ack.await.unwrap().expect("acknowledged before the restart");
         }
     });
-    let mut acks = Vec::new();
-    factory.runtime().block_on(async {
-        for i in BEFORE..BEFORE + AFTER / 2 {
-            acks.push(
-                writer
-                    .write_event_by_routing_key(
-                        format!("r{}", i % KEYS),
-                        payload(i % KEYS, i / KEYS),
-                    )
-                    .await,
-            );
-        }
-    });
+    let mut acks =
+        factory
+            .runtime()
+            .block_on(write_keyed(&mut writer, BEFORE..BEFORE + AFTER / 2, KEYS));
     standalone.kill();
     standalone.restart();
     factory.runtime().block_on(async {
-        for i in BEFORE + AFTER / 2..BEFORE + AFTER {
-            acks.push(
-                writer
-                    .write_event_by_routing_key(
-                        format!("r{}", i % KEYS),
-                        payload(i % KEYS, i / KEYS),
-                    )
-                    .await,
-            );
-        }
+        acks.extend(write_keyed(&mut writer, BEFORE + AFTER / 2..BEFORE + AFTER, KEYS).await);
         for ack in acks {
             tokio::time::timeout(DEADLINE, ack)
                 .await
@@ -265,54 +178,10 @@ fn writer_reconnects_after_restart_without_duplicates() {
     assert_complete_in_order(&reads, &expected);
 }
 
-/// Reads `count` events of `stream` from its head with a new one-reader group, then checks that
-/// no more arrive for a second.
-fn read_stream(
-    factory: &ClientFactory,
-    stream: &ScopedStream,
-    group: &str,
-    count: usize,
-) -> Vec<(u64, Vec<u8>)> {
-    factory.runtime().block_on(async {
-        let group = factory
-            .create_reader_group(group.to_string(), stream.clone())
-            .await;
-        let mut reader = group.create_reader("only".to_string()).await;
-        let mut reads = Vec::new();
-        let deadline = Instant::now() + DEADLINE;
-        let mut quiet_since: Option<Instant> = None;
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "read {} of {count} events before the deadline",
-                reads.len()
-            );
-            match reader.acquire_segment().await.expect("acquire a segment") {
-                Some(mut slice) => {
-                    for event in &mut slice {
-                        reads.push((reads.len() as u64, event.value));
-                    }
-                    reader.release_segment(slice).await.expect("release");
-                    quiet_since = None;
-                }
-                None if reads.len() >= count => {
-                    let since = *quiet_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() > Duration::from_secs(1) {
-                        break;
-                    }
-                }
-                None => {}
-            }
-        }
-        reader.reader_offline().await.expect("offline");
-        reads
-    })
-}
-
 #[test]
 fn transactions_commit_and_abort() {
     let standalone = Standalone::start();
-    let factory = factory(&standalone);
+    let factory = client_factory(&standalone);
     let stream = factory
         .runtime()
         .block_on(create_stream(&factory, "interop", "txns", 3));
@@ -363,7 +232,7 @@ fn scaling_while_writing_and_reading_keeps_order_per_key() {
     const KEYS: usize = 20;
     const EVENTS: usize = 6_000;
     let standalone = Standalone::start();
-    let factory = factory(&standalone);
+    let factory = client_factory(&standalone);
     let handle = factory.runtime_handle();
     factory.runtime().block_on(async {
         let stream = create_stream(&factory, "interop", "scaling", 2).await;
@@ -434,7 +303,7 @@ fn scaling_while_writing_and_reading_keeps_order_per_key() {
 fn byte_stream_write_seek_read() {
     use std::io::SeekFrom;
     let standalone = Standalone::start();
-    let factory = factory(&standalone);
+    let factory = client_factory(&standalone);
     factory.runtime().block_on(async {
         let stream = create_stream(&factory, "interop", "bytes", 1).await;
         let data: Vec<u8> = (0..3 * 1024 * 1024u32)
@@ -496,7 +365,7 @@ fn large_event_over_eight_mib_is_read_whole() {
     // merge; under the 16 MiB frame limit of this client's codec, its own largest event.
     const LARGE: usize = 12 * 1024 * 1024 + 123;
     let standalone = Standalone::start();
-    let factory = factory(&standalone);
+    let factory = client_factory(&standalone);
     let stream = factory
         .runtime()
         .block_on(create_stream(&factory, "interop", "large", 1));
@@ -528,7 +397,7 @@ fn large_event_over_eight_mib_is_read_whole() {
 #[test]
 fn table_insert_conditional_update_remove_iterate() {
     let standalone = Standalone::start();
-    let factory = factory(&standalone);
+    let factory = client_factory(&standalone);
     factory.runtime().block_on(async {
         let scope = Scope::from("interop".to_string());
         factory
@@ -603,7 +472,7 @@ fn table_insert_conditional_update_remove_iterate() {
 #[test]
 fn truncation_then_seal_readers_reach_the_end() {
     let standalone = Standalone::start();
-    let factory = factory(&standalone);
+    let factory = client_factory(&standalone);
     let stream = factory
         .runtime()
         .block_on(create_stream(&factory, "interop", "truncated", 1));

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod official;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
