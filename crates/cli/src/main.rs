@@ -143,5 +143,8 @@ fn unknown_env_vars(names: impl Iterator<Item = String>) -> Vec<String> {
             name.starts_with("PRAVAHA_SEGMENT_STORE_") || name.starts_with("PRAVAHA_CONTROLLER_")
         })
         .filter(|name| !known.contains(name))
+        // The client library's variable (pravaha-client's `ClientConfig::from_env`), often set
+        // in the same shell as the servers.
+        .filter(|name| name != "PRAVAHA_CONTROLLER_URI")
         .collect()
 }

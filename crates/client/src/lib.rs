@@ -1,0 +1,21 @@
+//! The Pravaha client: an async (Tokio) library for applications, speaking Pravega's own
+//! protocols (the Controller gRPC API and the segment protocol), so it works against Pravaha and
+//! against Pravega alike.
+//!
+//! Layers, bottom up:
+//! - [`config`]: how to reach the controller (URI, TLS, credentials, retries), built in code,
+//!   from environment variables or from a TOML file;
+//! - [`controller`]: the Controller gRPC API with retries and typed errors;
+//! - [`admin`]: scopes and streams (create, list, update, scale, seal, truncate, delete);
+//! - [`segment`]: one segment's append session and reads over the segment protocol.
+//!
+//! Event writers, reader groups, byte streams, transactions and tables are built on these.
+
+pub mod admin;
+pub mod config;
+pub mod controller;
+pub mod segment;
+
+pub use admin::StreamManager;
+pub use config::{ClientConfig, ConfigError};
+pub use controller::{ControllerClient, ControllerError};
