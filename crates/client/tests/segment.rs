@@ -17,14 +17,7 @@ async fn pipelined_events_are_read_back_in_order() {
     let standalone = Standalone::start().await;
     let address = standalone.segment_store_addr();
     let segment = "scope/pipelined/0.#epoch.0";
-    create_segment(address, segment).await;
-    let writer = bounded(SegmentWriter::connect(
-        locator(address),
-        segment,
-        WriterConfig::default(),
-    ))
-    .await
-    .unwrap();
+    let writer = new_segment_writer(address, segment).await;
     let mut futures = Vec::new();
     for index in 0..10_000 {
         futures.push(writer.write(payload(index)).await.unwrap());
@@ -160,14 +153,7 @@ async fn reads_report_truncation_sealed_ends_missing_segments_and_wait_at_the_ta
     let standalone = Standalone::start().await;
     let address = standalone.segment_store_addr();
     let segment = "scope/reads/0.#epoch.0";
-    create_segment(address, segment).await;
-    let writer = bounded(SegmentWriter::connect(
-        locator(address),
-        segment,
-        WriterConfig::default(),
-    ))
-    .await
-    .unwrap();
+    let writer = new_segment_writer(address, segment).await;
     await_all(vec![writer.write(payload(0)).await.unwrap()]).await;
     let first_len = frame_event(&payload(0)).len() as i64;
 
@@ -244,14 +230,7 @@ async fn conditional_appends_fail_on_a_wrong_offset_until_reset() {
     let standalone = Standalone::start().await;
     let address = standalone.segment_store_addr();
     let segment = "scope/conditional/0.#epoch.0";
-    create_segment(address, segment).await;
-    let writer = bounded(SegmentWriter::connect(
-        locator(address),
-        segment,
-        WriterConfig::default(),
-    ))
-    .await
-    .unwrap();
+    let writer = new_segment_writer(address, segment).await;
     let length = frame_event(&payload(0)).len() as i64;
     let both = length + frame_event(&payload(1)).len() as i64;
     let first = writer.write_conditional(payload(0), 0).await.unwrap();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use pravaha_client::segment::{
     next_request_id, AppendFuture, Connection, ConnectionConfig, EventParser, Locator,
-    ReaderConfig, RetryPolicy, SegmentReader, StaticLocator,
+    ReaderConfig, RetryPolicy, SegmentReader, SegmentWriter, StaticLocator, WriterConfig,
 };
 use pravaha_wire::{self as wire, Reply, Request};
 
@@ -125,4 +125,16 @@ pub async fn await_all(futures: Vec<AppendFuture>) {
             .await
             .unwrap_or_else(|error| panic!("event {index}: {error}"));
     }
+}
+
+/// Creates `segment` and opens an append session on it with the default settings.
+pub async fn new_segment_writer(address: SocketAddr, segment: &str) -> SegmentWriter {
+    create_segment(address, segment).await;
+    bounded(SegmentWriter::connect(
+        locator(address),
+        segment,
+        WriterConfig::default(),
+    ))
+    .await
+    .expect("an append session")
 }
