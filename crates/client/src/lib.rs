@@ -12,9 +12,13 @@
 //! Event writers, reader groups, byte streams, transactions and tables are built on these.
 
 pub mod admin;
+pub mod byte;
 pub mod config;
 pub mod controller;
+pub mod event;
 pub mod segment;
+pub mod sync;
+pub mod table;
 
 pub use admin::StreamManager;
 pub use config::{ClientConfig, ConfigError};

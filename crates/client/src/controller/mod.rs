@@ -29,9 +29,12 @@
 //! created is reached once it is up.
 
 mod error;
+mod kvtables;
+mod readergroups;
 mod segments;
 mod streams;
 mod tls;
+mod transactions;
 pub mod types;
 
 use std::fmt;

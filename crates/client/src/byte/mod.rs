@@ -1,0 +1,1 @@
+//! Byte streams: a single-segment stream written and read as bytes (seek, truncate, tail).

@@ -1,0 +1,1 @@
+//! Key-Value Tables: partitioned table segments with versioned, conditional updates.
