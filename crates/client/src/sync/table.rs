@@ -1,0 +1,435 @@
+//! [`TableSegment`]: one table segment over the segment protocol: create, conditional updates
+//! and removals, reads by key and reads of what changed since a position.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use pravaha_wire::{self as wire, Reply, Request, TableEntries, TableKey, TableValue};
+
+use crate::segment::{
+    next_request_id, Connection, ConnectionConfig, ConnectionError, Endpoint, Locator,
+    ReaderConfig, RetryPolicy,
+};
+
+/// Table-key version meaning "the key must not exist" (and the version of an absent key).
+pub const NOT_EXISTS: i64 = wire::NOT_EXISTS;
+/// Table-key version meaning "no condition".
+pub const NO_VERSION: i64 = wire::NO_VERSION;
+
+/// Why a table request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TableError {
+    /// A conditional update or removal named a version the key no longer has.
+    #[error("table {table}: a key has another version than expected")]
+    BadKeyVersion { table: String },
+    /// A conditional update or removal named a key that does not exist.
+    #[error("table {table}: a key does not exist")]
+    KeyDoesNotExist { table: String },
+    #[error("table {0} does not exist")]
+    NoSuchTable(String),
+    #[error("the delegation token for table {table} was refused: {message}")]
+    TokenRefused { table: String, message: String },
+    #[error("could not locate table {table}: {message}")]
+    Locate { table: String, message: String },
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
+    #[error("{request} on table {table} took longer than {timeout:?}")]
+    Timeout {
+        table: String,
+        request: &'static str,
+        timeout: std::time::Duration,
+    },
+    #[error("gave up on table {table} after {attempts} failed attempts; last: {last}")]
+    RetriesExhausted {
+        table: String,
+        attempts: u32,
+        last: Box<TableError>,
+    },
+    #[error("segment store refused {request} on table {table}: {message}")]
+    Server {
+        table: String,
+        request: &'static str,
+        message: String,
+    },
+}
+
+impl TableError {
+    /// A conflict with another writer: read the table again and retry the update.
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            Self::BadKeyVersion { .. } | Self::KeyDoesNotExist { .. }
+        )
+    }
+}
+
+/// Entries written at or after a position, as [`TableSegment::read_delta`] answers them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableDelta {
+    /// Key, value and version (the entry's position), oldest first; removals are not listed.
+    pub entries: Vec<(Bytes, Bytes, i64)>,
+    /// Where to continue from.
+    pub last_position: i64,
+    /// The position asked for was truncated away: forget everything and start over.
+    pub should_clear: bool,
+}
+
+enum Outcome<T> {
+    Done(T),
+    Fail(TableError),
+    Retry {
+        cause: TableError,
+        endpoint: bool,
+        token: bool,
+    },
+}
+
+/// One table segment. Requests are sequential (`&mut self`); the connection is kept between
+/// them and replaced after any failure. Connection failures, time-outs, `WrongHost` and expired
+/// tokens are retried per the configuration's retry policy.
+#[derive(Debug)]
+pub struct TableSegment {
+    name: String,
+    locator: Arc<dyn Locator>,
+    config: ReaderConfig,
+    connection: Option<Connection>,
+}
+
+impl TableSegment {
+    /// Opens table segment `name`, creating it if it does not exist.
+    pub async fn create(
+        locator: Arc<dyn Locator>,
+        name: impl Into<String>,
+        config: ReaderConfig,
+    ) -> Result<Self, TableError> {
+        let mut table = Self::open(locator, name, config);
+        let segment = table.name.clone();
+        table
+            .request(
+                "CreateTableSegment",
+                |token| {
+                    Request::CreateTableSegment(wire::CreateTableSegment {
+                        request_id: next_request_id(),
+                        segment: segment.clone(),
+                        delegation_token: token,
+                        sorted: None,
+                        key_length: None,
+                        rollover_size_bytes: None,
+                    })
+                },
+                |reply| match reply {
+                    Reply::SegmentCreated(_) | Reply::SegmentAlreadyExists(_) => Outcome::Done(()),
+                    other => other_reply(&segment, "CreateTableSegment", other),
+                },
+            )
+            .await?;
+        Ok(table)
+    }
+
+    /// Table segment `name`, assumed to exist; nothing is sent yet.
+    pub fn open(locator: Arc<dyn Locator>, name: impl Into<String>, config: ReaderConfig) -> Self {
+        Self {
+            name: name.into(),
+            locator,
+            config,
+            connection: None,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Writes every entry `(key, value, expected version)` or none: a version of
+    /// [`NOT_EXISTS`] requires the key to be absent, [`NO_VERSION`] sets no condition. Returns
+    /// the new versions, in order.
+    pub async fn update(
+        &mut self,
+        entries: Vec<(Bytes, Bytes, i64)>,
+    ) -> Result<Vec<i64>, TableError> {
+        let segment = self.name.clone();
+        let count = entries.len();
+        let table_entries = TableEntries {
+            entries: entries
+                .into_iter()
+                .map(|(key, value, version)| {
+                    (
+                        TableKey {
+                            data: key,
+                            key_version: version,
+                        },
+                        TableValue { data: value },
+                    )
+                })
+                .collect(),
+        };
+        self.request(
+            "UpdateTableEntries",
+            |token| {
+                Request::UpdateTableEntries(wire::UpdateTableEntries {
+                    request_id: next_request_id(),
+                    segment: segment.clone(),
+                    delegation_token: token,
+                    table_entries: table_entries.clone(),
+                    table_segment_offset: -1,
+                })
+            },
+            |reply| match reply {
+                Reply::TableEntriesUpdated(updated) if updated.updated_versions.len() == count => {
+                    Outcome::Done(updated.updated_versions)
+                }
+                other => other_reply(&segment, "UpdateTableEntries", other),
+            },
+        )
+        .await
+    }
+
+    /// Removes every key `(key, expected version)` or none.
+    pub async fn remove(&mut self, keys: Vec<(Bytes, i64)>) -> Result<(), TableError> {
+        let segment = self.name.clone();
+        let keys: Vec<TableKey> = keys
+            .into_iter()
+            .map(|(data, key_version)| TableKey { data, key_version })
+            .collect();
+        self.request(
+            "RemoveTableKeys",
+            |token| {
+                Request::RemoveTableKeys(wire::RemoveTableKeys {
+                    request_id: next_request_id(),
+                    segment: segment.clone(),
+                    delegation_token: token,
+                    keys: keys.clone(),
+                    table_segment_offset: -1,
+                })
+            },
+            |reply| match reply {
+                Reply::TableKeysRemoved(_) => Outcome::Done(()),
+                other => other_reply(&segment, "RemoveTableKeys", other),
+            },
+        )
+        .await
+    }
+
+    /// The current value and version of each key, in order; `None` for an absent key.
+    pub async fn get(&mut self, keys: Vec<Bytes>) -> Result<Vec<Option<(Bytes, i64)>>, TableError> {
+        let segment = self.name.clone();
+        let count = keys.len();
+        let keys: Vec<TableKey> = keys
+            .into_iter()
+            .map(|data| TableKey {
+                data,
+                key_version: NO_VERSION,
+            })
+            .collect();
+        self.request(
+            "ReadTable",
+            |token| {
+                Request::ReadTable(wire::ReadTable {
+                    request_id: next_request_id(),
+                    segment: segment.clone(),
+                    delegation_token: token,
+                    keys: keys.clone(),
+                })
+            },
+            |reply| match reply {
+                Reply::TableRead(read) if read.entries.entries.len() == count => Outcome::Done(
+                    read.entries
+                        .entries
+                        .into_iter()
+                        .map(|(key, value)| {
+                            (key.key_version != NOT_EXISTS).then_some((value.data, key.key_version))
+                        })
+                        .collect(),
+                ),
+                other => other_reply(&segment, "ReadTable", other),
+            },
+        )
+        .await
+    }
+
+    /// Up to about `max_entries` entries written at or after `from_position` (the latest value
+    /// of each key). An empty answer means nothing newer.
+    pub async fn read_delta(
+        &mut self,
+        from_position: i64,
+        max_entries: i32,
+    ) -> Result<TableDelta, TableError> {
+        let segment = self.name.clone();
+        self.request(
+            "ReadTableEntriesDelta",
+            |token| {
+                Request::ReadTableEntriesDelta(wire::ReadTableEntriesDelta {
+                    request_id: next_request_id(),
+                    segment: segment.clone(),
+                    delegation_token: token,
+                    from_position,
+                    suggested_entry_count: max_entries,
+                })
+            },
+            |reply| match reply {
+                Reply::TableEntriesDeltaRead(read) => Outcome::Done(TableDelta {
+                    entries: read
+                        .entries
+                        .entries
+                        .into_iter()
+                        .map(|(key, value)| (key.data, value.data, key.key_version))
+                        .collect(),
+                    last_position: read.last_position,
+                    should_clear: read.should_clear,
+                }),
+                other => other_reply(&segment, "ReadTableEntriesDelta", other),
+            },
+        )
+        .await
+    }
+
+    /// Deletes the table segment; a missing one counts as deleted.
+    pub async fn delete(&mut self) -> Result<(), TableError> {
+        let segment = self.name.clone();
+        self.request(
+            "DeleteTableSegment",
+            |token| {
+                Request::DeleteTableSegment(wire::DeleteTableSegment {
+                    request_id: next_request_id(),
+                    segment: segment.clone(),
+                    must_be_empty: false,
+                    delegation_token: token,
+                })
+            },
+            |reply| match reply {
+                Reply::SegmentDeleted(_) | Reply::NoSuchSegment(_) => Outcome::Done(()),
+                other => other_reply(&segment, "DeleteTableSegment", other),
+            },
+        )
+        .await
+    }
+
+    async fn request<T>(
+        &mut self,
+        name: &'static str,
+        build: impl Fn(String) -> Request,
+        interpret: impl Fn(Reply) -> Outcome<T>,
+    ) -> Result<T, TableError> {
+        let mut failures = 0u32;
+        let (mut refresh_endpoint, mut refresh_token) = (false, false);
+        loop {
+            let cause = match self
+                .attempt(name, &build, refresh_endpoint, refresh_token)
+                .await
+            {
+                Ok(reply) => match interpret(reply) {
+                    Outcome::Done(value) => return Ok(value),
+                    Outcome::Fail(error) => return Err(error),
+                    Outcome::Retry {
+                        cause,
+                        endpoint,
+                        token,
+                    } => {
+                        (refresh_endpoint, refresh_token) = (endpoint, token);
+                        cause
+                    }
+                },
+                Err(cause) => cause,
+            };
+            self.connection = None;
+            failures += 1;
+            tracing::debug!(table = %self.name, request = name, error = %cause, "table request failed");
+            let retry: &RetryPolicy = &self.config.retry;
+            if matches!(
+                cause,
+                TableError::Connection(ConnectionError::IncompatibleVersion { .. })
+            ) {
+                return Err(cause);
+            }
+            if !retry.allows_another(failures) {
+                return Err(TableError::RetriesExhausted {
+                    table: self.name.clone(),
+                    attempts: failures,
+                    last: Box::new(cause),
+                });
+            }
+            tokio::time::sleep(retry.delay(failures)).await;
+        }
+    }
+
+    async fn attempt(
+        &mut self,
+        name: &'static str,
+        build: &impl Fn(String) -> Request,
+        refresh_endpoint: bool,
+        refresh_token: bool,
+    ) -> Result<Reply, TableError> {
+        let located = async {
+            let endpoint = self.locator.endpoint(&self.name, refresh_endpoint).await?;
+            let token = self.locator.token(&self.name, refresh_token).await?;
+            Ok::<(Endpoint, String), crate::segment::LocatorError>((endpoint, token))
+        };
+        let (endpoint, token) = located.await.map_err(|error| TableError::Locate {
+            table: self.name.clone(),
+            message: error.to_string(),
+        })?;
+        if self
+            .connection
+            .as_ref()
+            .is_some_and(|connection| *connection.endpoint() != endpoint)
+        {
+            self.connection = None;
+        }
+        if self.connection.is_none() {
+            let config: &ConnectionConfig = &self.config.connection;
+            self.connection = Some(Connection::connect(&endpoint, config).await?);
+        }
+        let connection = self.connection.as_mut().expect("connected above");
+        let request = build(token);
+        match tokio::time::timeout(self.config.request_timeout, connection.exchange(&request)).await
+        {
+            Ok(reply) => Ok(reply?),
+            Err(_) => Err(TableError::Timeout {
+                table: self.name.clone(),
+                request: name,
+                timeout: self.config.request_timeout,
+            }),
+        }
+    }
+}
+
+/// The replies every table request shares.
+fn other_reply<T>(table: &str, request: &'static str, reply: Reply) -> Outcome<T> {
+    let table = table.to_owned();
+    match reply {
+        Reply::TableKeyBadVersion(_) => Outcome::Fail(TableError::BadKeyVersion { table }),
+        Reply::TableKeyDoesNotExist(_) => Outcome::Fail(TableError::KeyDoesNotExist { table }),
+        Reply::NoSuchSegment(_) => Outcome::Fail(TableError::NoSuchTable(table)),
+        Reply::WrongHost(_) => Outcome::Retry {
+            cause: TableError::Server {
+                table,
+                request,
+                message: "wrong host".into(),
+            },
+            endpoint: true,
+            token: false,
+        },
+        Reply::AuthTokenCheckFailed(failed) if failed.error_code == 1 => Outcome::Retry {
+            cause: TableError::TokenRefused {
+                table,
+                message: "expired".into(),
+            },
+            endpoint: false,
+            token: true,
+        },
+        Reply::AuthTokenCheckFailed(failed) => Outcome::Fail(TableError::TokenRefused {
+            table,
+            message: failed.server_stack_trace,
+        }),
+        Reply::ErrorMessage(error) => Outcome::Fail(TableError::Server {
+            table,
+            request,
+            message: error.message,
+        }),
+        other => Outcome::Fail(TableError::Server {
+            table,
+            request,
+            message: format!("unexpected reply {}", other.name()),
+        }),
+    }
+}
