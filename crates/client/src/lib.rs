@@ -23,3 +23,6 @@ pub mod table;
 pub use admin::StreamManager;
 pub use config::{ClientConfig, ConfigError};
 pub use controller::{ControllerClient, ControllerError};
+pub mod group;
+pub use group::{EventReader, ReaderGroup, ReaderGroupConfig};
+pub use sync::Synchronizer;

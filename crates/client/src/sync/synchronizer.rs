@@ -315,6 +315,17 @@ impl Update {
         }
     }
 
+    /// An update of an empty table, for tests of update functions.
+    #[cfg(test)]
+    pub(crate) fn empty() -> Self {
+        Self {
+            inner: HashMap::new(),
+            markers: HashMap::new(),
+            writes: Vec::new(),
+            tombstoned: Vec::new(),
+        }
+    }
+
     /// Whether the table holds nothing at all.
     pub fn is_empty(&self) -> bool {
         self.inner.is_empty()

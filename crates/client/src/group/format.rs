@@ -1,0 +1,180 @@
+//! The reader-group state's values, in the official Rust client's format (`pravega-client`
+//! 0.3.7, `event::reader_group_state`), so readers of both clients share one group.
+//!
+//! The state is a [`Synchronizer`](crate::sync::Synchronizer) table named after the group
+//! (`<scope>/<group>_kvtable/0.#epoch.0`); every value is CBOR (serde_cbor):
+//!
+//! | outer key | inner key | `type_id` | value |
+//! |---|---|---|---|
+//! | `config` | `default` | `ReaderGroupConfigVersioned` | [`ConfigVersioned`] |
+//! | `assigned_segments` | reader id | `HashMap<ScopedSegment, Offset>` | map [`SegmentRecord`] → [`Offset`]: the reader's segments and positions |
+//! | `unassigned_segments` | qualified segment name | `Offset` | [`Offset`]: where the next owner starts |
+//! | `future_segments` | qualified segment name | `HashSet<i64>` | set of [`SegmentNumber`]: predecessors not completed yet |
+//! | `distance_to_tail` | reader id | `u64` | `u64::MAX` (not maintained) |
+//!
+//! A reader is online while it has an `assigned_segments` entry. Segment names are
+//! `<scope>/<stream>/<number>.#epoch.<epoch>`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::controller::types::{ScopedSegment, ScopedStream, SegmentId};
+
+pub const CONFIG: &str = "config";
+pub const CONFIG_KEY: &str = "default";
+pub const CONFIG_TYPE: &str = "ReaderGroupConfigVersioned";
+pub const ASSIGNED: &str = "assigned_segments";
+pub const ASSIGNED_TYPE: &str = "HashMap<ScopedSegment, Offset>";
+pub const UNASSIGNED: &str = "unassigned_segments";
+pub const OFFSET_TYPE: &str = "Offset";
+pub const FUTURE: &str = "future_segments";
+pub const FUTURE_TYPE: &str = "HashSet<i64>";
+pub const DISTANCE: &str = "distance_to_tail";
+pub const DISTANCE_TYPE: &str = "u64";
+
+/// A name wrapped in a struct, as the official `Scope`, `Stream` and `Reader` are.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Name {
+    pub name: String,
+}
+
+/// The official `Segment`: the segment id and a transaction id (always `None` here).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SegmentNumber {
+    pub number: i64,
+    pub tx_id: Option<u128>,
+}
+
+/// The official `ScopedSegment`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SegmentRecord {
+    pub scope: Name,
+    pub stream: Name,
+    pub segment: SegmentNumber,
+}
+
+/// The official `ScopedStream`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StreamRecord {
+    pub scope: Name,
+    pub stream: Name,
+}
+
+/// A reading position in a segment (the official `Offset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Offset {
+    pub read: i64,
+}
+
+/// The group's configuration, versioned (the official `ReaderGroupConfigVersioned`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ConfigVersioned {
+    V1(ConfigV1),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigV1 {
+    pub group_refresh_time_millis: u64,
+    pub starting_stream_cuts: BTreeMap<StreamRecord, StreamCutVersioned>,
+    pub ending_stream_cuts: BTreeMap<StreamRecord, StreamCutVersioned>,
+}
+
+/// Where a stream is read from (the official `StreamCutVersioned`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum StreamCutVersioned {
+    V1(StreamCutV1),
+    /// The head of the stream.
+    Unbounded,
+    Tail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamCutV1 {
+    pub stream: StreamRecord,
+    pub positions: BTreeMap<SegmentRecord, i64>,
+}
+
+impl From<&ScopedStream> for StreamRecord {
+    fn from(stream: &ScopedStream) -> Self {
+        Self {
+            scope: Name {
+                name: stream.scope.clone(),
+            },
+            stream: Name {
+                name: stream.stream.clone(),
+            },
+        }
+    }
+}
+
+impl From<&StreamRecord> for ScopedStream {
+    fn from(record: &StreamRecord) -> Self {
+        ScopedStream::new(record.scope.name.clone(), record.stream.name.clone())
+    }
+}
+
+impl From<&ScopedSegment> for SegmentRecord {
+    fn from(segment: &ScopedSegment) -> Self {
+        let stream = StreamRecord::from(&segment.stream);
+        Self {
+            scope: stream.scope,
+            stream: stream.stream,
+            segment: SegmentNumber {
+                number: segment.id.0,
+                tx_id: None,
+            },
+        }
+    }
+}
+
+impl From<&SegmentRecord> for ScopedSegment {
+    fn from(record: &SegmentRecord) -> Self {
+        ScopedStream::new(record.scope.name.clone(), record.stream.name.clone())
+            .segment(SegmentId(record.segment.number))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Golden bytes of an `Offset` and of a one-segment map, field by field.
+    #[test]
+    fn offsets_and_segment_maps_have_the_official_bytes() {
+        let offset = serde_cbor::to_vec(&Offset { read: 5 }).unwrap();
+        assert_eq!(offset, [0xa1, 0x64, b'r', b'e', b'a', b'd', 0x05]);
+        let segment = ScopedStream::new("s", "t").segment(SegmentId::new(1, 2));
+        let map = BTreeMap::from([(SegmentRecord::from(&segment), Offset { read: 0 })]);
+        let bytes = serde_cbor::to_vec(&map).unwrap();
+        let mut expected = vec![0xa1, 0xa3]; // map of 1; key: map of 3
+        expected.extend_from_slice(b"\x65scope\xa1\x64name\x61s");
+        expected.extend_from_slice(b"\x66stream\xa1\x64name\x61t");
+        expected.extend_from_slice(b"\x67segment\xa2\x66number");
+        expected.extend_from_slice(&[0x1b, 0, 0, 0, 1, 0, 0, 0, 2]); // (1 << 32) | 2, 8 bytes
+        expected.extend_from_slice(b"\x65tx_id\xf6"); // null
+        expected.extend_from_slice(&[0xa1, 0x64, b'r', b'e', b'a', b'd', 0x00]);
+        assert_eq!(bytes, expected);
+        let back: BTreeMap<SegmentRecord, Offset> = serde_cbor::from_slice(&bytes).unwrap();
+        assert_eq!(ScopedSegment::from(back.keys().next().unwrap()), segment);
+    }
+
+    #[test]
+    fn stream_cuts_are_externally_tagged() {
+        assert_eq!(
+            serde_cbor::to_vec(&StreamCutVersioned::Unbounded).unwrap(),
+            b"\x69Unbounded"
+        );
+        let config = ConfigVersioned::V1(ConfigV1 {
+            group_refresh_time_millis: 3000,
+            starting_stream_cuts: BTreeMap::new(),
+            ending_stream_cuts: BTreeMap::new(),
+        });
+        let bytes = serde_cbor::to_vec(&config).unwrap();
+        assert_eq!(&bytes[..4], b"\xa1\x62V1");
+        assert_eq!(
+            serde_cbor::from_slice::<ConfigVersioned>(&bytes).unwrap(),
+            config
+        );
+    }
+}

@@ -1,0 +1,435 @@
+//! [`EventReader`]: one reader of a group. It owns some segments of the group's streams, reads
+//! each with a fetch task (one read in flight per segment, bounded hand-off), parses events in
+//! segment order and hands them out one at a time, round robin across its segments.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::state::{self, Positions};
+use super::{GroupError, ReaderGroup};
+use crate::controller::types::ScopedSegment;
+use crate::segment::{EventParser, ReaderConfig, ReaderError, SegmentRead, SegmentReader};
+use crate::sync::SyncError;
+
+/// Reads handed from the fetch tasks to the reader and not yet taken (each up to
+/// [`ReaderSettings::read_size`] bytes).
+const FETCHED_CAPACITY: usize = 4;
+
+/// How a reader shares work and records its progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReaderSettings {
+    /// How often the reader compares its share of segments with the group's and acquires or
+    /// releases one (the official client: 10 s).
+    pub rebalance_interval: Duration,
+    /// How often a reader that owns no segment looks for unassigned ones.
+    pub idle_poll_interval: Duration,
+    /// How often the reader records the positions of its segments in the group's state (where
+    /// its segments restart if it goes offline without closing).
+    pub position_update_interval: Duration,
+    /// Bytes asked for per segment read.
+    pub read_size: usize,
+    pub segment_reader: ReaderConfig,
+}
+
+impl Default for ReaderSettings {
+    fn default() -> Self {
+        Self {
+            rebalance_interval: Duration::from_secs(10),
+            idle_poll_interval: Duration::from_secs(1),
+            position_update_interval: Duration::from_secs(3),
+            read_size: 1 << 20,
+            segment_reader: ReaderConfig::default(),
+        }
+    }
+}
+
+/// An event and where it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRead {
+    pub payload: Bytes,
+    pub segment: ScopedSegment,
+    /// The offset of the event's record in its segment.
+    pub offset: i64,
+    /// The offset after it: the segment's position once this event is processed.
+    pub next_offset: i64,
+}
+
+/// A read (or its failure) from a fetch task, tagged with the ownership it belongs to.
+struct Fetched {
+    tag: u64,
+    result: Result<SegmentRead, ReaderError>,
+}
+
+struct Owned {
+    tag: u64,
+    parser: EventParser,
+    /// The segment's end was read (sealed).
+    ended: bool,
+    task: JoinHandle<()>,
+}
+
+/// One reader of a [`ReaderGroup`]; see [`Self::next_event`].
+#[derive(Debug)]
+pub struct EventReader {
+    group: ReaderGroup,
+    id: String,
+    settings: ReaderSettings,
+    owned: BTreeMap<ScopedSegment, Owned>,
+    sender: mpsc::Sender<Fetched>,
+    receiver: mpsc::Receiver<Fetched>,
+    next_tag: u64,
+    last_rebalance: Option<Instant>,
+    last_position_update: Instant,
+    /// Where the round robin over owned segments resumes.
+    cursor: usize,
+    offline: bool,
+}
+
+impl std::fmt::Debug for Owned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Owned")
+            .field("position", &self.parser.position())
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventReader {
+    pub(super) fn new(group: ReaderGroup, id: &str, settings: ReaderSettings) -> Self {
+        let (sender, receiver) = mpsc::channel(FETCHED_CAPACITY);
+        Self {
+            group,
+            id: id.to_owned(),
+            settings,
+            owned: BTreeMap::new(),
+            sender,
+            receiver,
+            next_tag: 0,
+            last_rebalance: None,
+            last_position_update: Instant::now(),
+            cursor: 0,
+            offline: false,
+        }
+    }
+
+    pub(super) fn with_settings(mut self, settings: ReaderSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The segments this reader owns, each with the position after the last event handed out.
+    pub fn positions(&self) -> Positions {
+        self.owned
+            .iter()
+            .map(|(segment, owned)| (segment.clone(), owned.parser.position()))
+            .collect()
+    }
+
+    /// The next event of one of this reader's segments, waiting for one; `None` once the group
+    /// has nothing left to read (its streams are sealed and every segment was read).
+    ///
+    /// Events of one segment come in order; successors of a segment are read only after all
+    /// their predecessors. Cancelling the call loses nothing: events are handed out only when
+    /// this returns.
+    pub async fn next_event(&mut self) -> Result<Option<EventRead>, GroupError> {
+        loop {
+            if self.offline {
+                return Err(GroupError::ReaderOffline(self.id.clone()));
+            }
+            self.maintain().await?;
+            if let Some(event) = self.take_buffered()? {
+                return Ok(Some(event));
+            }
+            if let Some(segment) = self.ended_segment() {
+                self.complete(&segment).await?;
+                continue;
+            }
+            if self.owned.is_empty() && self.group_finished().await? {
+                return Ok(None);
+            }
+            let wait = self.next_maintenance();
+            // The sender half lives in `self`; a time-out leads to maintenance.
+            if let Ok(Some(fetched)) = tokio::time::timeout(wait, self.receiver.recv()).await {
+                self.accept(fetched).await?;
+            }
+        }
+    }
+
+    /// Takes this reader offline: its segments become unassigned at the positions after the
+    /// events handed out.
+    pub async fn close(mut self) -> Result<(), GroupError> {
+        let positions = self.positions();
+        self.stop_all();
+        self.offline = true;
+        self.group.reader_offline(&self.id, Some(&positions)).await
+    }
+
+    /// Records positions and rebalances when due.
+    async fn maintain(&mut self) -> Result<(), GroupError> {
+        if self.last_position_update.elapsed() >= self.settings.position_update_interval {
+            let positions = self.positions();
+            let id = self.id.clone();
+            self.state_update(|update| state::update_positions(update, &id, &positions))
+                .await?;
+            self.last_position_update = Instant::now();
+        }
+        let due = match self.last_rebalance {
+            None => true,
+            Some(at) if self.owned.is_empty() => at.elapsed() >= self.settings.idle_poll_interval,
+            Some(at) => at.elapsed() >= self.settings.rebalance_interval,
+        };
+        if due {
+            self.rebalance().await?;
+            self.last_rebalance = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Acquires unassigned segments up to the fair share, or releases one above it.
+    async fn rebalance(&mut self) -> Result<(), GroupError> {
+        let wanted = {
+            let mut sync = self.group.state.lock().await;
+            sync.fetch_updates().await?;
+            if state::owned(&*sync, &self.id).is_err() {
+                self.offline = true;
+                return Err(GroupError::ReaderOffline(self.id.clone()));
+            }
+            state::segments_to_acquire(&*sync, &self.id)?
+        };
+        if wanted > 0 {
+            let id = self.id.clone();
+            let max = wanted.unsigned_abs();
+            let acquired = self
+                .state_update(|update| state::acquire(update, &id, max))
+                .await?;
+            for (segment, offset) in acquired {
+                tracing::debug!(reader = %self.id, segment = %segment.qualified_name(), offset, "acquired segment");
+                self.start(segment, offset);
+            }
+        } else if wanted < 0 {
+            // Give up the segment with the least buffered: others are mid-event more likely.
+            let released = self
+                .owned
+                .iter()
+                .filter(|(_, owned)| !owned.ended)
+                .min_by_key(|(_, owned)| owned.parser.buffered())
+                .map(|(segment, owned)| (segment.clone(), owned.parser.position()));
+            if let Some((segment, offset)) = released {
+                self.stop(&segment);
+                let id = self.id.clone();
+                self.state_update(|update| state::release(update, &id, &segment, offset))
+                    .await?;
+                tracing::debug!(reader = %self.id, segment = %segment.qualified_name(), offset, "released segment");
+            }
+        }
+        Ok(())
+    }
+
+    /// `segment` was read to its end: successors are registered and become assignable when
+    /// all their predecessors are completed.
+    async fn complete(&mut self, segment: &ScopedSegment) -> Result<(), GroupError> {
+        let successors = self.group.controller.get_successors(segment).await?;
+        let successors: Vec<_> = successors
+            .successors
+            .into_iter()
+            .map(|successor| (successor.segment.segment, successor.predecessors))
+            .collect();
+        self.stop(segment);
+        let id = self.id.clone();
+        self.state_update(|update| state::segment_completed(update, &id, segment, &successors))
+            .await?;
+        tracing::debug!(reader = %self.id, segment = %segment.qualified_name(), successors = successors.len(), "segment completed");
+        // Acquire successors (or anything else) now.
+        self.last_rebalance = None;
+        Ok(())
+    }
+
+    /// Whether nothing is left to read anywhere in the group.
+    async fn group_finished(&mut self) -> Result<bool, GroupError> {
+        let mut sync = self.group.state.lock().await;
+        sync.fetch_updates().await?;
+        let assigned = state::assigned(&*sync)?;
+        Ok(assigned.values().all(BTreeMap::is_empty)
+            && state::unassigned(&*sync)?.is_empty()
+            && state::future(&*sync)?.is_empty())
+    }
+
+    fn next_maintenance(&self) -> Duration {
+        let interval = if self.owned.is_empty() {
+            self.settings.idle_poll_interval
+        } else {
+            self.settings.rebalance_interval
+        };
+        let since = self.last_rebalance.map_or(interval, |at| at.elapsed());
+        interval
+            .saturating_sub(since)
+            .min(self.settings.position_update_interval)
+            .max(Duration::from_millis(10))
+    }
+
+    /// The next complete event of an owned segment, round robin.
+    fn take_buffered(&mut self) -> Result<Option<EventRead>, GroupError> {
+        let count = self.owned.len();
+        for step in 0..count {
+            let index = (self.cursor + step) % count;
+            let Some((segment, owned)) = self.owned.iter_mut().nth(index) else {
+                continue;
+            };
+            if let Some(event) = owned.parser.next_event()? {
+                self.cursor = index + 1;
+                return Ok(Some(EventRead {
+                    payload: event.payload,
+                    segment: segment.clone(),
+                    offset: event.offset,
+                    next_offset: owned.parser.position(),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    fn ended_segment(&self) -> Option<ScopedSegment> {
+        self.owned
+            .iter()
+            .find(|(_, owned)| owned.ended)
+            .map(|(segment, owned)| {
+                if owned.parser.buffered() > 0 {
+                    tracing::warn!(segment = %segment.qualified_name(), bytes = owned.parser.buffered(), "sealed segment ends inside an event");
+                }
+                segment.clone()
+            })
+    }
+
+    async fn accept(&mut self, fetched: Fetched) -> Result<(), GroupError> {
+        let Some((segment, owned)) = self
+            .owned
+            .iter_mut()
+            .find(|(_, owned)| owned.tag == fetched.tag)
+        else {
+            return Ok(()); // from a segment released since
+        };
+        match fetched.result {
+            Ok(read) => {
+                owned.parser.push_read(&read)?;
+                owned.ended |= read.end_of_segment;
+                Ok(())
+            }
+            Err(ReaderError::NoSuchSegment(_)) => {
+                owned.ended = true;
+                Ok(())
+            }
+            Err(error) => {
+                // Give the segment back where this reader stands; it is picked up again.
+                tracing::warn!(reader = %self.id, segment = %segment.qualified_name(), %error, "segment read failed; releasing it");
+                let (segment, offset) = (segment.clone(), owned.parser.position());
+                self.stop(&segment);
+                let id = self.id.clone();
+                self.state_update(|update| state::release(update, &id, &segment, offset))
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    fn start(&mut self, segment: ScopedSegment, offset: i64) {
+        self.next_tag += 1;
+        let tag = self.next_tag;
+        let reader = SegmentReader::new(
+            self.group.locator.clone(),
+            segment.qualified_name(),
+            self.settings.segment_reader.clone(),
+        );
+        let task = tokio::spawn(fetch(
+            reader,
+            offset,
+            self.settings.read_size,
+            self.sender.clone(),
+            tag,
+        ));
+        self.owned.insert(
+            segment,
+            Owned {
+                tag,
+                parser: EventParser::new(offset),
+                ended: false,
+                task,
+            },
+        );
+    }
+
+    fn stop(&mut self, segment: &ScopedSegment) {
+        if let Some(owned) = self.owned.remove(segment) {
+            owned.task.abort();
+        }
+    }
+
+    fn stop_all(&mut self) {
+        for (_, owned) in std::mem::take(&mut self.owned) {
+            owned.task.abort();
+        }
+    }
+
+    /// Runs a state change; a reader found offline stops reading.
+    async fn state_update<R>(
+        &mut self,
+        change: impl FnMut(&mut crate::sync::Update) -> Result<R, SyncError>,
+    ) -> Result<R, GroupError> {
+        let result = self.group.state.lock().await.update(change).await;
+        match result {
+            Ok(value) => Ok(value),
+            Err(SyncError::Precondition(message)) => {
+                tracing::warn!(reader = %self.id, %message, "reader group state refused a change");
+                if message.contains("is not online") {
+                    self.offline = true;
+                    self.stop_all();
+                    return Err(GroupError::ReaderOffline(self.id.clone()));
+                }
+                Err(SyncError::Precondition(message).into())
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+impl Drop for EventReader {
+    /// Stops the fetch tasks. The reader stays online in the group (no goodbye) until
+    /// [`ReaderGroup::reader_offline`] takes it out; use [`EventReader::close`] to leave.
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+/// Reads `segment` from `offset` until its end, handing each read over.
+async fn fetch(
+    mut reader: SegmentReader,
+    mut offset: i64,
+    read_size: usize,
+    sender: mpsc::Sender<Fetched>,
+    tag: u64,
+) {
+    loop {
+        let result = reader.read(offset, read_size).await;
+        let finished = match &result {
+            Ok(read) => {
+                offset = read.end_offset();
+                read.end_of_segment
+            }
+            Err(_) => true,
+        };
+        let empty = matches!(&result, Ok(read) if read.data.is_empty() && !read.end_of_segment);
+        if !empty && sender.send(Fetched { tag, result }).await.is_err() {
+            return;
+        }
+        if finished {
+            return;
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! The reader-group state's rules, as the official Rust client applies them: readers join and
+//! leave, acquire unassigned segments up to their fair share, release them at a position, and
+//! complete them (successors become assignable once all their predecessors are completed).
+//!
+//! Every change is a function of an [`Update`] (run again on a conflict), so two readers (of
+//! either client) never own one segment.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::controller::types::{ScopedSegment, SegmentId};
+use crate::sync::{SyncError, Synchronizer, Update, Value};
+
+use super::format::{
+    ConfigVersioned, Offset, SegmentNumber, SegmentRecord, ASSIGNED, ASSIGNED_TYPE, CONFIG,
+    CONFIG_KEY, CONFIG_TYPE, DISTANCE, DISTANCE_TYPE, FUTURE, FUTURE_TYPE, OFFSET_TYPE, UNASSIGNED,
+};
+
+/// Segment → offset.
+pub type Positions = BTreeMap<ScopedSegment, i64>;
+
+/// A read-only view of the state: the synchronizer's copy or an update's snapshot.
+pub trait StateView {
+    fn entries(&self, outer: &str) -> Vec<(String, Value)>;
+}
+
+impl StateView for Synchronizer {
+    fn entries(&self, outer: &str) -> Vec<(String, Value)> {
+        self.inner_map(outer).into_iter().collect()
+    }
+}
+
+impl StateView for Update {
+    fn entries(&self, outer: &str) -> Vec<(String, Value)> {
+        self.inner_map(outer)
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value.clone()))
+            .collect()
+    }
+}
+
+/// Every online reader with its segments and positions.
+pub fn assigned(view: &impl StateView) -> Result<BTreeMap<String, Positions>, SyncError> {
+    view.entries(ASSIGNED)
+        .into_iter()
+        .map(|(reader, value)| Ok((reader, decode_positions(&value)?)))
+        .collect()
+}
+
+/// The segments no reader owns, with the offsets to start from.
+pub fn unassigned(view: &impl StateView) -> Result<Positions, SyncError> {
+    view.entries(UNASSIGNED)
+        .into_iter()
+        .map(|(name, value)| {
+            let offset: Offset = value.decode()?;
+            Ok((parse_segment(&name)?, offset.read))
+        })
+        .collect()
+}
+
+/// Successors waiting for predecessors (segment ids) to be completed.
+pub fn future(view: &impl StateView) -> Result<BTreeMap<ScopedSegment, BTreeSet<i64>>, SyncError> {
+    view.entries(FUTURE)
+        .into_iter()
+        .map(|(name, value)| {
+            let waiting: BTreeSet<SegmentNumber> = value.decode()?;
+            let ids = waiting.into_iter().map(|segment| segment.number).collect();
+            Ok((parse_segment(&name)?, ids))
+        })
+        .collect()
+}
+
+/// How many segments `reader` should acquire (positive) or release (negative) to hold its
+/// fair share: the segments (assigned and unassigned) divided by the readers, rounded up.
+pub fn segments_to_acquire(view: &impl StateView, reader: &str) -> Result<isize, SyncError> {
+    let assigned = assigned(view)?;
+    let Some(own) = assigned.get(reader) else {
+        return Ok(0);
+    };
+    let total = assigned.values().map(BTreeMap::len).sum::<usize>() + unassigned(view)?.len();
+    let fair_share = total.div_ceil(assigned.len());
+    Ok(fair_share as isize - own.len() as isize)
+}
+
+/// Writes the configuration and the starting segments, unless the group exists already.
+/// Returns whether it was created now.
+pub fn initialize(
+    update: &mut Update,
+    config: &ConfigVersioned,
+    segments: &Positions,
+) -> Result<bool, SyncError> {
+    if !update.is_empty() {
+        return Ok(false);
+    }
+    update.insert(CONFIG, CONFIG_KEY, CONFIG_TYPE, config)?;
+    for (segment, offset) in segments {
+        put_unassigned(update, segment, *offset)?;
+    }
+    Ok(true)
+}
+
+/// Adds `reader` with no segments; fails if it is online already.
+pub fn add_reader(update: &mut Update, reader: &str) -> Result<(), SyncError> {
+    if update.contains(ASSIGNED, reader) {
+        return Err(SyncError::Precondition(format!(
+            "reader {reader} is already online"
+        )));
+    }
+    put_assigned(update, reader, &Positions::new())?;
+    update.insert(DISTANCE, reader, DISTANCE_TYPE, &u64::MAX)
+}
+
+/// Takes `reader` offline: its segments become unassigned at `positions` (where given) or at
+/// the positions it last recorded.
+pub fn remove_reader(
+    update: &mut Update,
+    reader: &str,
+    positions: Option<&Positions>,
+) -> Result<(), SyncError> {
+    let owned = owned(update, reader)?;
+    for (segment, recorded) in &owned {
+        let offset = positions
+            .and_then(|positions| positions.get(segment))
+            .unwrap_or(recorded);
+        put_unassigned(update, segment, *offset)?;
+    }
+    update.insert_tombstone(ASSIGNED, reader)?;
+    if update.contains(DISTANCE, reader) {
+        update.insert_tombstone(DISTANCE, reader)?;
+    }
+    Ok(())
+}
+
+/// Moves up to `max` unassigned segments (lowest first) to `reader`; returns them with their
+/// offsets.
+pub fn acquire(update: &mut Update, reader: &str, max: usize) -> Result<Positions, SyncError> {
+    let mut owned = owned(update, reader)?;
+    let taken: Positions = unassigned(update)?.into_iter().take(max).collect();
+    if taken.is_empty() {
+        return Ok(taken);
+    }
+    for (segment, offset) in &taken {
+        owned.insert(segment.clone(), *offset);
+        update.insert_tombstone(UNASSIGNED, &segment.qualified_name())?;
+    }
+    put_assigned(update, reader, &owned)?;
+    Ok(taken)
+}
+
+/// Gives `segment` up: unassigned again, to be read from `offset`.
+pub fn release(
+    update: &mut Update,
+    reader: &str,
+    segment: &ScopedSegment,
+    offset: i64,
+) -> Result<(), SyncError> {
+    let mut owned = owned(update, reader)?;
+    if owned.remove(segment).is_none() {
+        return Err(SyncError::Precondition(format!(
+            "reader {reader} does not own {}",
+            segment.qualified_name()
+        )));
+    }
+    put_assigned(update, reader, &owned)?;
+    put_unassigned(update, segment, offset)
+}
+
+/// `segment` was read to its end: it leaves `reader`; each successor waits for its
+/// predecessors and becomes unassigned (from offset 0) once none is left.
+pub fn segment_completed(
+    update: &mut Update,
+    reader: &str,
+    segment: &ScopedSegment,
+    successors: &[(ScopedSegment, Vec<SegmentId>)],
+) -> Result<(), SyncError> {
+    let mut owned = owned(update, reader)?;
+    if owned.remove(segment).is_none() {
+        return Err(SyncError::Precondition(format!(
+            "reader {reader} does not own {}",
+            segment.qualified_name()
+        )));
+    }
+    put_assigned(update, reader, &owned)?;
+    let mut waiting = future(update)?;
+    for (successor, predecessors) in successors {
+        if !waiting.contains_key(successor) {
+            let ids: BTreeSet<i64> = predecessors.iter().map(|id| id.0).collect();
+            put_future(update, successor, &ids)?;
+            waiting.insert(successor.clone(), ids);
+        }
+    }
+    for (successor, ids) in &mut waiting {
+        if ids.remove(&segment.id.0) {
+            put_future(update, successor, ids)?;
+        }
+    }
+    for (successor, ids) in &waiting {
+        if ids.is_empty() {
+            put_unassigned(update, successor, 0)?;
+            update.insert_tombstone(FUTURE, &successor.qualified_name())?;
+        }
+    }
+    Ok(())
+}
+
+/// Records how far `reader` has read its segments (those it still owns).
+pub fn update_positions(
+    update: &mut Update,
+    reader: &str,
+    positions: &Positions,
+) -> Result<(), SyncError> {
+    let mut owned = owned(update, reader)?;
+    let mut changed = false;
+    for (segment, offset) in positions {
+        if let Some(recorded) = owned.get_mut(segment) {
+            changed |= *recorded != *offset;
+            *recorded = *offset;
+        }
+    }
+    if changed {
+        put_assigned(update, reader, &owned)?;
+    }
+    Ok(())
+}
+
+/// The segments `reader` owns; a precondition failure if it is offline.
+pub fn owned(view: &impl StateView, reader: &str) -> Result<Positions, SyncError> {
+    let value = view
+        .entries(ASSIGNED)
+        .into_iter()
+        .find(|(name, _)| name == reader)
+        .map(|(_, value)| value)
+        .ok_or_else(|| SyncError::Precondition(format!("reader {reader} is not online")))?;
+    decode_positions(&value)
+}
+
+fn decode_positions(value: &Value) -> Result<Positions, SyncError> {
+    let records: BTreeMap<SegmentRecord, Offset> = value.decode()?;
+    Ok(records
+        .iter()
+        .map(|(record, offset)| (ScopedSegment::from(record), offset.read))
+        .collect())
+}
+
+fn put_assigned(update: &mut Update, reader: &str, positions: &Positions) -> Result<(), SyncError> {
+    let records: BTreeMap<SegmentRecord, Offset> = positions
+        .iter()
+        .map(|(segment, offset)| (SegmentRecord::from(segment), Offset { read: *offset }))
+        .collect();
+    update.insert(ASSIGNED, reader, ASSIGNED_TYPE, &records)
+}
+
+fn put_unassigned(
+    update: &mut Update,
+    segment: &ScopedSegment,
+    offset: i64,
+) -> Result<(), SyncError> {
+    update.insert(
+        UNASSIGNED,
+        &segment.qualified_name(),
+        OFFSET_TYPE,
+        &Offset { read: offset },
+    )
+}
+
+fn put_future(
+    update: &mut Update,
+    segment: &ScopedSegment,
+    ids: &BTreeSet<i64>,
+) -> Result<(), SyncError> {
+    let set: BTreeSet<SegmentNumber> = ids
+        .iter()
+        .map(|id| SegmentNumber {
+            number: *id,
+            tx_id: None,
+        })
+        .collect();
+    update.insert(FUTURE, &segment.qualified_name(), FUTURE_TYPE, &set)
+}
+
+fn parse_segment(name: &str) -> Result<ScopedSegment, SyncError> {
+    name.parse()
+        .map_err(|message: String| SyncError::Precondition(format!("bad segment key: {message}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::types::ScopedStream;
+    use crate::group::format::ConfigV1;
+
+    fn segment(epoch: u32, number: u32) -> ScopedSegment {
+        ScopedStream::new("sc", "st").segment(SegmentId::new(epoch, number))
+    }
+
+    fn group_of(segments: u32) -> Update {
+        let mut update = Update::empty();
+        let config = ConfigVersioned::V1(ConfigV1 {
+            group_refresh_time_millis: 3000,
+            starting_stream_cuts: BTreeMap::new(),
+            ending_stream_cuts: BTreeMap::new(),
+        });
+        let start: Positions = (0..segments).map(|n| (segment(0, n), 0)).collect();
+        assert!(initialize(&mut update, &config, &start).unwrap());
+        assert!(!initialize(&mut update, &config, &Positions::new()).unwrap());
+        update
+    }
+
+    #[test]
+    fn readers_acquire_their_fair_share() {
+        let mut update = group_of(5);
+        add_reader(&mut update, "a").unwrap();
+        assert!(add_reader(&mut update, "a").is_err());
+        assert_eq!(segments_to_acquire(&update, "a").unwrap(), 5);
+        add_reader(&mut update, "b").unwrap();
+        assert_eq!(segments_to_acquire(&update, "a").unwrap(), 3);
+        let taken = acquire(&mut update, "a", 3).unwrap();
+        assert_eq!(
+            taken.keys().cloned().collect::<Vec<_>>(),
+            vec![segment(0, 0), segment(0, 1), segment(0, 2)]
+        );
+        assert_eq!(segments_to_acquire(&update, "b").unwrap(), 3);
+        assert_eq!(acquire(&mut update, "b", 3).unwrap().len(), 2);
+        assert!(unassigned(&update).unwrap().is_empty());
+        // A third reader: "a" is above its share of 2 and releases one.
+        add_reader(&mut update, "c").unwrap();
+        assert_eq!(segments_to_acquire(&update, "a").unwrap(), -1);
+        release(&mut update, "a", &segment(0, 0), 17).unwrap();
+        assert!(release(&mut update, "a", &segment(0, 0), 17).is_err());
+        assert_eq!(
+            acquire(&mut update, "c", 2).unwrap(),
+            Positions::from([(segment(0, 0), 17)])
+        );
+    }
+
+    #[test]
+    fn offline_readers_return_their_segments_at_their_positions() {
+        let mut update = group_of(2);
+        add_reader(&mut update, "a").unwrap();
+        acquire(&mut update, "a", 2).unwrap();
+        update_positions(
+            &mut update,
+            "a",
+            &Positions::from([(segment(0, 0), 10), (segment(0, 1), 20)]),
+        )
+        .unwrap();
+        remove_reader(
+            &mut update,
+            "a",
+            Some(&Positions::from([(segment(0, 1), 25)])),
+        )
+        .unwrap();
+        assert_eq!(
+            unassigned(&update).unwrap(),
+            Positions::from([(segment(0, 0), 10), (segment(0, 1), 25)])
+        );
+        assert!(assigned(&update).unwrap().is_empty());
+        assert!(remove_reader(&mut update, "a", None).is_err());
+        assert!(acquire(&mut update, "a", 1).is_err());
+    }
+
+    #[test]
+    fn successors_wait_for_all_their_predecessors() {
+        // 0 and 1 merge into 2; 2 follows both.
+        let mut update = group_of(2);
+        add_reader(&mut update, "a").unwrap();
+        acquire(&mut update, "a", 2).unwrap();
+        let merged = segment(1, 2);
+        let successors = vec![(
+            merged.clone(),
+            vec![SegmentId::new(0, 0), SegmentId::new(0, 1)],
+        )];
+        segment_completed(&mut update, "a", &segment(0, 0), &successors).unwrap();
+        assert!(unassigned(&update).unwrap().is_empty());
+        assert_eq!(
+            future(&update).unwrap(),
+            BTreeMap::from([(merged.clone(), BTreeSet::from([SegmentId::new(0, 1).0]))])
+        );
+        assert!(segment_completed(&mut update, "a", &segment(0, 0), &successors).is_err());
+        segment_completed(&mut update, "a", &segment(0, 1), &successors).unwrap();
+        assert_eq!(unassigned(&update).unwrap(), Positions::from([(merged, 0)]));
+        assert!(future(&update).unwrap().is_empty());
+        assert!(owned(&update, "a").unwrap().is_empty());
+    }
+}
