@@ -457,3 +457,59 @@ fn an_official_reader_and_ours_share_a_group() {
         .collect();
     assert_eq!(all, everything);
 }
+
+#[test]
+fn a_dropped_readers_segments_resume_from_its_recorded_positions() {
+    let (runtime, standalone) = standalone();
+    let factory = official_factory(&standalone);
+    let (keys, per_key) = (4, 50);
+    create_stream(&factory, "offline", "events", 2);
+    write_events(&factory, "offline", "events", keys, 0, per_key);
+    let stream = ScopedStream::new("offline", "events");
+    runtime.block_on(async {
+        let controller = controller(&standalone);
+        controller.seal_stream(&stream).await.expect("seal");
+        let config = ReaderGroupConfig::new().stream(stream.clone());
+        let group = ReaderGroup::create(&controller, "offline", "g", config)
+            .await
+            .unwrap();
+        let settings = ReaderSettings {
+            position_update_interval: Duration::ZERO,
+            ..quick_settings()
+        };
+        // The first reader takes both segments, reads some events and dies without goodbye.
+        let mut doomed = group
+            .create_reader_with("doomed", settings.clone())
+            .await
+            .unwrap();
+        let mut early = Vec::new();
+        for _ in 0..30 {
+            let event = doomed.next_event().await.unwrap().unwrap();
+            early.push(parse_payload(&event.payload));
+        }
+        // Positions are recorded before each hand-out: the last event may be read again.
+        let recorded = group.positions().await.unwrap();
+        drop(doomed);
+        assert_eq!(group.readers().await.unwrap(), vec!["doomed"]);
+        group.reader_offline("doomed", None).await.unwrap();
+        assert_eq!(group.positions().await.unwrap(), recorded);
+
+        let survivor = group
+            .create_reader_with("survivor", settings)
+            .await
+            .unwrap();
+        let late: Vec<(usize, usize)> = read_to_end(survivor, Arc::default())
+            .await
+            .into_iter()
+            .map(|(_, event, _)| event)
+            .collect();
+        let mut all: BTreeSet<(usize, usize)> = early.iter().copied().collect();
+        all.extend(late.iter().copied());
+        assert_eq!(all.len(), keys * per_key, "nothing lost");
+        let duplicates = early.len() + late.len() - all.len();
+        assert!(
+            duplicates <= 2,
+            "at most the unrecorded event per segment again: {duplicates}"
+        );
+    });
+}
