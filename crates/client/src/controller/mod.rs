@@ -50,6 +50,7 @@ use tonic::{Request, Response, Status};
 use crate::config::{ClientConfig, ConfigError, ServerAddress};
 pub use error::ControllerError;
 pub(crate) use error::Target;
+pub use transactions::{PingStatus, TransactionCreated, TransactionState, TxnId};
 
 type Api = ControllerServiceClient<Channel>;
 
