@@ -23,3 +23,6 @@ pub mod table;
 pub use admin::StreamManager;
 pub use config::{ClientConfig, ConfigError};
 pub use controller::{ControllerClient, ControllerError};
+pub use event::{
+    ClientFactory, EventWriter, EventWriterError, Transaction, TransactionalEventWriter,
+};
