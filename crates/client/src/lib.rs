@@ -16,6 +16,7 @@ pub mod byte;
 pub mod config;
 pub mod controller;
 pub mod event;
+pub mod group;
 pub mod segment;
 pub mod sync;
 pub mod table;
@@ -23,6 +24,8 @@ pub mod table;
 pub use admin::StreamManager;
 pub use config::{ClientConfig, ConfigError};
 pub use controller::{ControllerClient, ControllerError};
-pub mod group;
+pub use event::{
+    ClientFactory, EventWriter, EventWriterError, Transaction, TransactionalEventWriter,
+};
 pub use group::{EventReader, ReaderGroup, ReaderGroupConfig};
 pub use sync::Synchronizer;

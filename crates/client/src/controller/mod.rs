@@ -51,6 +51,7 @@ use crate::config::{ClientConfig, ConfigError, ServerAddress};
 pub use error::ControllerError;
 pub(crate) use error::Target;
 pub use readergroups::{ReaderGroupRecord, RetentionMode};
+pub use transactions::{PingStatus, TransactionCreated, TransactionState, TxnId};
 
 type Api = ControllerServiceClient<Channel>;
 

@@ -1,2 +1,191 @@
-//! Event streams: writers (routing keys, successors, exactly-once), transactions, reader groups
-//! and readers.
+//! Event streams: writers (routing keys, successors, exactly-once), transactions; reader groups
+//! and readers come next.
+//!
+//! - [`ClientFactory`] makes writers from a [`ClientConfig`]; it holds one
+//!   [`ControllerClient`] and one [`ControllerLocator`] (segment endpoints and tokens, cached)
+//!   that its writers share.
+//! - [`EventWriter`] routes events by key to the stream's segments, keeps per-key order across
+//!   scaling (a sealed segment's unacknowledged events go to its successors before anything
+//!   later) and bounds the bytes in flight.
+//! - [`TransactionalEventWriter`] opens [`Transaction`]s: events written into one become
+//!   visible all at once when it commits, or never when it aborts.
+//!
+//! Not yet: events larger than 8 MiB (transient segment and merge), reader groups.
+//!
+//! ```no_run
+//! use pravaha_client::config::ClientConfig;
+//! use pravaha_client::controller::types::{ScopedStream, StreamConfiguration};
+//! use pravaha_client::event::ClientFactory;
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let factory = ClientFactory::new(ClientConfig::from_env()?)?;
+//! let stream = ScopedStream::new("examples", "orders");
+//! factory.controller().create_scope("examples").await?;
+//! factory.controller().create_stream(&stream, &StreamConfiguration::fixed(4)).await?;
+//!
+//! let writer = factory.create_event_writer(stream.clone()).await?;
+//! for i in 0..100 {
+//!     writer.write_event(Some(&format!("key-{}", i % 10)), format!("event {i}")).await?;
+//! }
+//! writer.close().await?;
+//!
+//! let transactions = factory.create_transactional_writer(stream);
+//! let mut transaction = transactions.begin().await?;
+//! transaction.write_event(Some("key-1"), "all or nothing").await?;
+//! transaction.commit(None).await?;
+//! # Ok(()) }
+//! ```
+
+mod locator;
+mod reactor;
+mod routing;
+mod transaction;
+mod writer;
+
+use std::sync::Arc;
+
+pub use locator::ControllerLocator;
+pub use routing::key_position;
+pub use transaction::{Transaction, TransactionalEventWriter, DEFAULT_TRANSACTION_LEASE};
+pub use writer::EventWriter;
+
+use crate::config::ClientConfig;
+use crate::controller::types::ScopedStream;
+use crate::controller::{ControllerClient, ControllerError};
+use crate::segment::{ByteBudget, Locator, RetryPolicy, WriterConfig, WriterError};
+
+/// Why an event writer or a transaction could not do what was asked.
+///
+/// ```
+/// use pravaha_client::controller::types::ScopedStream;
+/// use pravaha_client::event::EventWriterError;
+///
+/// let error = EventWriterError::StreamSealed(ScopedStream::new("sc", "st"));
+/// assert_eq!(error.to_string(), "stream sc/st is sealed");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventWriterError {
+    /// The controller refused or could not answer.
+    #[error(transparent)]
+    Controller(#[from] ControllerError),
+    /// A segment's append session failed (or could not start).
+    #[error(transparent)]
+    Segment(WriterError),
+    /// The event's payload exceeds what one append carries (8 MiB); large events come later.
+    #[error("an event of {size} bytes exceeds the limit of {limit} bytes")]
+    EventTooLarge { size: usize, limit: usize },
+    /// The event (framed) exceeds the writer's whole in-flight budget.
+    #[error("an event of {size} bytes exceeds the in-flight budget of {capacity} bytes")]
+    ExceedsBudget { size: usize, capacity: usize },
+    /// The stream is sealed: it takes no more events.
+    #[error("stream {0} is sealed")]
+    StreamSealed(ScopedStream),
+    /// The writer was closed, or its task stopped.
+    #[error("the writer is closed")]
+    Closed,
+    /// The transaction is no longer open (committed, aborted, or timed out).
+    #[error("transaction {id} is {state}")]
+    TransactionNotOpen { id: String, state: String },
+}
+
+impl From<WriterError> for EventWriterError {
+    fn from(error: WriterError) -> Self {
+        match error {
+            WriterError::EventTooLarge { size, limit } => Self::EventTooLarge { size, limit },
+            WriterError::ExceedsBudget { size, capacity } => Self::ExceedsBudget { size, capacity },
+            other => Self::Segment(other),
+        }
+    }
+}
+
+/// Makes event writers and transactional writers for streams, sharing one controller client
+/// and one segment locator.
+///
+/// ```no_run
+/// use pravaha_client::config::ClientConfig;
+/// use pravaha_client::controller::types::ScopedStream;
+/// use pravaha_client::event::ClientFactory;
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let factory = ClientFactory::new(ClientConfig::default())?;
+/// let writer = factory.create_event_writer(ScopedStream::new("examples", "orders")).await?;
+/// writer.write_event(Some("key"), "hello").await?.await?;
+/// writer.close().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientFactory {
+    controller: ControllerClient,
+    locator: Arc<ControllerLocator>,
+}
+
+impl ClientFactory {
+    /// A factory for the controller(s) of `config`. Must be called inside a Tokio runtime;
+    /// nothing is connected yet.
+    pub fn new(config: ClientConfig) -> Result<Self, ControllerError> {
+        Ok(Self::with_controller(ControllerClient::new(config)?))
+    }
+
+    /// A factory over an existing controller client (sharing its connections).
+    pub fn with_controller(controller: ControllerClient) -> Self {
+        Self {
+            locator: Arc::new(ControllerLocator::new(controller.clone())),
+            controller,
+        }
+    }
+
+    pub fn controller(&self) -> &ControllerClient {
+        &self.controller
+    }
+
+    /// The locator the factory's writers share.
+    pub fn locator(&self) -> Arc<dyn Locator> {
+        self.locator.clone()
+    }
+
+    /// How this factory's writers set up append sessions: the configuration's in-flight budget
+    /// (a new one per call) and retry policy.
+    pub fn writer_config(&self) -> WriterConfig {
+        let config = self.controller.config();
+        let retry = config.retry_policy();
+        let budget = usize::try_from(config.max_in_flight_bytes_per_writer()).unwrap_or(usize::MAX);
+        WriterConfig {
+            budget: ByteBudget::new(budget),
+            retry: RetryPolicy {
+                max_attempts: retry.max_attempts,
+                initial_delay: retry.initial_delay,
+                max_delay: retry.max_delay,
+            },
+            ..WriterConfig::default()
+        }
+    }
+
+    /// An event writer on `stream`, with sessions set up on its current segments.
+    pub async fn create_event_writer(
+        &self,
+        stream: ScopedStream,
+    ) -> Result<EventWriter, EventWriterError> {
+        self.create_event_writer_with(stream, self.writer_config())
+            .await
+    }
+
+    /// Like [`Self::create_event_writer`], with explicit session settings (budget, retries).
+    pub async fn create_event_writer_with(
+        &self,
+        stream: ScopedStream,
+        config: WriterConfig,
+    ) -> Result<EventWriter, EventWriterError> {
+        EventWriter::new(self.controller.clone(), self.locator(), stream, config).await
+    }
+
+    /// A writer of transactions on `stream`.
+    pub fn create_transactional_writer(&self, stream: ScopedStream) -> TransactionalEventWriter {
+        TransactionalEventWriter::new(
+            self.controller.clone(),
+            self.locator(),
+            stream,
+            self.writer_config(),
+        )
+    }
+}

@@ -4,7 +4,7 @@
 
 mod setup;
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use pravaha_wire::Reply;
@@ -28,9 +28,23 @@ pub(super) enum Command {
     Reset,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct SessionStats {
     pub(super) connections: AtomicU64,
+    /// Every event numbered up to this one has an outcome (updated on acks).
+    pub(super) done_through: AtomicI64,
+    /// The segment's length after the last acknowledged append; -1 until one is known.
+    pub(super) acknowledged_offset: AtomicI64,
+}
+
+impl SessionStats {
+    pub(super) fn new() -> Self {
+        Self {
+            connections: AtomicU64::new(0),
+            done_through: AtomicI64::new(0),
+            acknowledged_offset: AtomicI64::new(-1),
+        }
+    }
 }
 
 pub(super) struct Link {
@@ -271,6 +285,11 @@ impl Session {
     fn on_reply(&mut self, reply: Reply, endpoint: &Endpoint) -> Step {
         match reply {
             Reply::DataAppended(ack) if ack.writer_id == self.writer_id => {
+                if ack.current_segment_write_offset >= 0 {
+                    self.stats
+                        .acknowledged_offset
+                        .fetch_max(ack.current_segment_write_offset, Ordering::Relaxed);
+                }
                 self.on_ack(ack.event_number)
             }
             Reply::ConditionalCheckFailed(failed) if failed.writer_id == self.writer_id => {
@@ -299,6 +318,9 @@ impl Session {
                 if completed > 0 {
                     self.failures = 0;
                 }
+                self.stats
+                    .done_through
+                    .store(self.pipeline.done_through(), Ordering::Relaxed);
                 self.complete_flushes();
                 Step::Continue
             }

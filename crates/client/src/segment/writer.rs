@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::budget::ByteBudget;
@@ -163,6 +163,8 @@ pub struct SegmentWriter {
     commands: mpsc::Sender<Command>,
     task: JoinHandle<SessionEnd>,
     stats: Arc<SessionStats>,
+    /// Becomes true when the session task has ended.
+    ended: watch::Receiver<bool>,
 }
 
 impl SegmentWriter {
@@ -177,7 +179,7 @@ impl SegmentWriter {
         let segment = segment.into();
         let writer_id = uuid::Uuid::new_v4().as_u128();
         let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
-        let stats = Arc::new(SessionStats::default());
+        let stats = Arc::new(SessionStats::new());
         let framing = config.framing;
         let budget = config.budget.clone();
         let mut session = Session::new(
@@ -189,7 +191,12 @@ impl SegmentWriter {
             stats.clone(),
         );
         let link = session.start().await?;
-        let task = tokio::spawn(session.run(link));
+        let (ended_sender, ended) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let end = session.run(link).await;
+            let _ = ended_sender.send(true);
+            end
+        });
         Ok(Self {
             segment,
             writer_id,
@@ -198,6 +205,7 @@ impl SegmentWriter {
             commands,
             task,
             stats,
+            ended,
         })
     }
 
@@ -217,6 +225,29 @@ impl SegmentWriter {
     /// How many times the session was set up: 1, plus one per reconnection.
     pub fn connections(&self) -> u64 {
         self.stats.connections.load(Ordering::Relaxed)
+    }
+
+    /// Every event given to this session, up to this many (in order), has an outcome; events
+    /// after it may not. Lags the acknowledgements slightly; never runs ahead of them.
+    pub fn done_through(&self) -> i64 {
+        self.stats.done_through.load(Ordering::Relaxed)
+    }
+
+    /// The segment's length after the last acknowledged append of this session (so everything
+    /// it acknowledged lies below it); `None` before the first acknowledgement.
+    pub fn acknowledged_offset(&self) -> Option<i64> {
+        let offset = self.stats.acknowledged_offset.load(Ordering::Relaxed);
+        (offset >= 0).then_some(offset)
+    }
+
+    /// Completes when the session has ended (sealed segment, failure, or closed); then
+    /// [`Self::close`] tells how without waiting. The future does not borrow the writer.
+    pub fn wait_ended(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut ended = self.ended.clone();
+        async move {
+            // An error means the task is gone, which is an end too.
+            let _ = ended.wait_for(|ended| *ended).await;
+        }
     }
 
     /// Whether the session has ended (then [`Self::close`] returns at once).

@@ -1,0 +1,170 @@
+//! [`EventWriter`]: the handle; the routing and the segment writers live in its reactor task
+//! (`reactor.rs`).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::reactor::{Command, Reactor};
+use super::routing::key_position;
+use super::EventWriterError;
+use crate::controller::types::ScopedStream;
+use crate::controller::ControllerClient;
+use crate::segment::{AppendFuture, ByteBudget, Framing, Locator, PendingEvent, WriterConfig};
+
+/// Commands queued for the reactor; each write holds its bytes' budget, so memory stays
+/// bounded by the budget plus this many small commands.
+const COMMAND_QUEUE: usize = 1024;
+
+/// Writes events to a stream.
+///
+/// Each event goes to the segment that owns its routing key's position in the key space
+/// (hashed exactly as Pravega's clients hash it); events without a key go to a random position.
+/// Events with the same routing key are appended in the order they were written, also across
+/// scaling: when a segment is sealed, the writer asks the controller for its successors and
+/// resends the events the sealed segment did not take to them, in order, before any later event.
+/// Connection failures are retried and resent exactly once (see
+/// [`SegmentWriter`](crate::segment::SegmentWriter)).
+///
+/// Bytes written and not yet acknowledged are bounded by the configuration's
+/// `max_in_flight_bytes_per_writer`; [`Self::write_event`] waits while the budget is spent.
+/// Events larger than [`MAX_EVENT_PAYLOAD`](crate::segment::MAX_EVENT_PAYLOAD) (8 MiB) are
+/// refused with [`EventWriterError::EventTooLarge`] (large events come later).
+///
+/// Call [`Self::close`] when done: it waits for every event and tells the controller the
+/// writer is gone (for watermarks). Dropping the writer still lets written events finish, but
+/// events caught by a seal after that are dropped.
+///
+/// ```no_run
+/// use pravaha_client::config::ClientConfig;
+/// use pravaha_client::controller::types::ScopedStream;
+/// use pravaha_client::event::ClientFactory;
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let factory = ClientFactory::new(ClientConfig::default())?;
+/// let writer = factory
+///     .create_event_writer(ScopedStream::new("examples", "orders"))
+///     .await?;
+/// let acknowledged = writer.write_event(Some("customer-17"), "order 1").await?;
+/// writer.write_event(None, "no key: any segment").await?;
+/// acknowledged.await?; // durable
+/// writer.note_time(1_700_000_000_000).await?; // event time reached, for watermarks
+/// writer.close().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct EventWriter {
+    stream: ScopedStream,
+    writer_id: String,
+    budget: ByteBudget,
+    commands: mpsc::Sender<Command>,
+    task: JoinHandle<()>,
+}
+
+impl EventWriter {
+    /// A writer on `stream` that finds segments through `controller` and `locator` and sets up
+    /// append sessions on every current segment. `config.budget` bounds its bytes in flight.
+    pub async fn new(
+        controller: ControllerClient,
+        locator: Arc<dyn Locator>,
+        stream: ScopedStream,
+        config: WriterConfig,
+    ) -> Result<Self, EventWriterError> {
+        let writer_id = uuid::Uuid::new_v4().simple().to_string();
+        let budget = config.budget.clone();
+        let reactor = Reactor::start(
+            controller,
+            locator,
+            stream.clone(),
+            writer_id.clone(),
+            config,
+        )
+        .await?;
+        let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
+        let task = tokio::spawn(reactor.run(receiver));
+        Ok(Self {
+            stream,
+            writer_id,
+            budget,
+            commands,
+            task,
+        })
+    }
+
+    pub fn stream(&self) -> &ScopedStream {
+        &self.stream
+    }
+
+    /// This writer's id as the controller knows it (watermarks, transactions).
+    pub fn writer_id(&self) -> &str {
+        &self.writer_id
+    }
+
+    /// Bytes written and not yet acknowledged (framing included).
+    pub fn in_flight_bytes(&self) -> usize {
+        self.budget.capacity() - self.budget.available()
+    }
+
+    /// The most bytes that may be in flight.
+    pub fn in_flight_capacity(&self) -> usize {
+        self.budget.capacity()
+    }
+
+    /// Writes one event with `routing_key` (or at a random position without one). Waits while
+    /// the in-flight budget is spent; the returned future completes once the event is durable.
+    pub async fn write_event(
+        &self,
+        routing_key: Option<&str>,
+        payload: impl Into<Bytes>,
+    ) -> Result<AppendFuture, EventWriterError> {
+        let position = key_position(routing_key);
+        let prepared = PendingEvent::prepare(payload.into(), Framing::Events, None, &self.budget);
+        let (event, future) = tokio::select! {
+            prepared = prepared => prepared?,
+            () = self.commands.closed() => return Err(EventWriterError::Closed),
+        };
+        self.commands
+            .send(Command::Write { position, event })
+            .await
+            .map_err(|_| EventWriterError::Closed)?;
+        Ok(future)
+    }
+
+    /// Waits until every event written before has an outcome (its future is complete). Fails
+    /// with the reason if a segment's session failed for good or the stream was sealed since
+    /// the last flush.
+    pub async fn flush(&self) -> Result<(), EventWriterError> {
+        self.ask(Command::Flush).await
+    }
+
+    /// Tells the controller this writer has written every event with an event time below
+    /// `timestamp` (ms since the Unix epoch), up to its acknowledged position in each segment.
+    /// Readers' watermarks follow these marks. Times must not go backwards.
+    pub async fn note_time(&self, timestamp: i64) -> Result<(), EventWriterError> {
+        self.ask(|done| Command::NoteTime { timestamp, done }).await
+    }
+
+    /// Flushes, ends every append session, and removes the writer from the controller's
+    /// watermark bookkeeping (if it noted a time).
+    pub async fn close(self) -> Result<(), EventWriterError> {
+        let result = self.ask(Command::Close).await;
+        let Self { commands, task, .. } = self;
+        drop(commands);
+        let _ = task.await;
+        result
+    }
+
+    async fn ask(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<(), EventWriterError>>) -> Command,
+    ) -> Result<(), EventWriterError> {
+        let (done, answer) = oneshot::channel();
+        self.commands
+            .send(command(done))
+            .await
+            .map_err(|_| EventWriterError::Closed)?;
+        answer.await.unwrap_or(Err(EventWriterError::Closed))
+    }
+}
