@@ -21,5 +21,7 @@ pub mod sync;
 pub mod table;
 
 pub use admin::StreamManager;
+pub use byte::{ByteReader, ByteStreamError, ByteWriter};
 pub use config::{ClientConfig, ConfigError};
 pub use controller::{ControllerClient, ControllerError};
+pub use table::{KeyValueTable, TableError};
