@@ -263,3 +263,57 @@ impl TableError {
         matches!(self, Self::BadKeyVersion { .. } | Self::NoSuchKey { .. })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_split_back_into_primary_and_secondary() {
+        let key = TableKey::new(&b"primary1"[..], &b"sec"[..]);
+        assert_eq!(TableKey::from_bytes(key.to_bytes(), 8), key);
+        let no_secondary = TableKey::primary(&b"onlykey"[..]);
+        assert_eq!(
+            TableKey::from_bytes(no_secondary.to_bytes(), 7),
+            no_secondary
+        );
+        // A key shorter than the primary length (from a misbehaving server) does not panic.
+        assert_eq!(
+            TableKey::from_bytes(Bytes::from_static(b"ab"), 8),
+            TableKey::primary(&b"ab"[..])
+        );
+    }
+
+    #[test]
+    fn modifications_carry_pravegas_version_conditions() {
+        let key = TableKey::primary(&b"k"[..]);
+        let value = Bytes::from_static(b"v");
+        let put = TableModification::Put {
+            key: key.clone(),
+            value: value.clone(),
+        };
+        let insert = TableModification::Insert {
+            key: key.clone(),
+            value: value.clone(),
+        };
+        let replace = TableModification::Replace {
+            key: key.clone(),
+            value,
+            version: Version(42),
+        };
+        let remove = TableModification::Remove {
+            key: key.clone(),
+            version: None,
+        };
+        let remove_if = TableModification::Remove {
+            key,
+            version: Some(Version(7)),
+        };
+        assert_eq!(put.wire_version(), pravaha_wire::NO_VERSION);
+        assert_eq!(insert.wire_version(), pravaha_wire::NOT_EXISTS);
+        assert_eq!(replace.wire_version(), 42);
+        assert_eq!(remove.wire_version(), pravaha_wire::NO_VERSION);
+        assert_eq!(remove_if.wire_version(), 7);
+        assert!(remove.is_removal() && !put.is_removal());
+    }
+}
