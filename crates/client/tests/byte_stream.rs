@@ -166,7 +166,7 @@ async fn a_read_at_the_tail_waits_for_a_concurrent_writer() {
         writer.write(b"first").await.unwrap();
         writer.flush().await.unwrap();
 
-        let mut reader = ByteReader::new(&controller, stream).await.unwrap();
+        let mut reader = ByteReader::new(&controller, stream.clone()).await.unwrap();
         assert_eq!(read_fully(&mut reader, 5).await, b"first");
         assert_eq!(reader.available(), 0);
         // The reader is at the tail; it waits until the writer appends.
@@ -193,6 +193,24 @@ async fn a_read_at_the_tail_waits_for_a_concurrent_writer() {
         assert_eq!(reader.read(&mut buffer).await.unwrap(), 0);
         assert!(matches!(
             writer.write(b"late").await,
+            Err(ByteStreamError::Sealed { .. })
+        ));
+        // Another writer of the sealed segment learns it at its first flush.
+        let mut other = ByteWriter::new(&controller, stream.clone()).await.unwrap();
+        other.write(b"refused").await.unwrap();
+        let refused = other.flush().await.unwrap_err();
+        assert!(
+            matches!(refused, ByteStreamError::Sealed { .. }),
+            "{refused:?}"
+        );
+
+        // A stream sealed at the controller is still read from the start, to its end.
+        controller.seal_stream(&stream).await.unwrap();
+        let mut late_reader = ByteReader::new(&controller, stream.clone()).await.unwrap();
+        assert_eq!(read_fully(&mut late_reader, 11).await, b"firstsecond");
+        assert_eq!(late_reader.read(&mut buffer).await.unwrap(), 0);
+        assert!(matches!(
+            ByteWriter::new(&controller, stream).await,
             Err(ByteStreamError::Sealed { .. })
         ));
     })

@@ -89,19 +89,31 @@ pub enum ByteStreamError {
     Reader(#[from] ReaderError),
 }
 
-/// The stream's single segment and a locator for it.
+/// The stream's single segment and a locator for it. A sealed stream has no current segment;
+/// readers (`sealed_ok`) then take the one at its head.
 async fn single_segment(
     controller: &ControllerClient,
     stream: &ScopedStream,
+    sealed_ok: bool,
 ) -> Result<(String, Arc<dyn Locator>), ByteStreamError> {
-    let segments = controller.get_current_segments(stream).await?;
-    match segments.segments.as_slice() {
-        [only] => {
-            let locator =
-                ControllerLocator::new(controller.clone(), TokenSource::Stream(stream.clone()))
-                    .with_token(segments.delegation_token.clone());
-            Ok((only.segment.qualified_name(), Arc::new(locator)))
-        }
+    let current = controller.get_current_segments(stream).await?;
+    let locator = ControllerLocator::new(controller.clone(), TokenSource::Stream(stream.clone()))
+        .with_token(current.delegation_token.clone());
+    let mut names: Vec<String> = current
+        .segments
+        .iter()
+        .map(|segment| segment.segment.qualified_name())
+        .collect();
+    if names.is_empty() && sealed_ok {
+        let head = controller.get_segments_at_head(stream).await?;
+        names = head
+            .positions
+            .keys()
+            .map(|id| stream.segment(*id).qualified_name())
+            .collect();
+    }
+    match names.as_slice() {
+        [only] => Ok((only.clone(), Arc::new(locator))),
         [] => Err(ByteStreamError::Sealed {
             stream: stream.to_string(),
         }),

@@ -47,12 +47,12 @@ pub struct ByteReader {
 
 impl ByteReader {
     /// Opens a reader on `stream`'s single segment at offset 0 (seek to the head if the stream
-    /// was truncated).
+    /// was truncated). A sealed stream can be read to its end.
     pub async fn new(
         controller: &ControllerClient,
         stream: ScopedStream,
     ) -> Result<Self, ByteStreamError> {
-        let (segment, locator) = single_segment(controller, &stream).await?;
+        let (segment, locator) = single_segment(controller, &stream, true).await?;
         Ok(Self {
             stream,
             reader: SegmentReader::new(locator, segment, ReaderConfig::default()),

@@ -65,7 +65,7 @@ impl ByteWriter {
         controller: &ControllerClient,
         stream: ScopedStream,
     ) -> Result<Self, ByteStreamError> {
-        let (segment, locator) = single_segment(controller, &stream).await?;
+        let (segment, locator) = single_segment(controller, &stream, false).await?;
         Self::open(stream, segment, locator).await
     }
 
@@ -118,6 +118,15 @@ impl ByteWriter {
 
     /// Waits until every byte written is durable; the first failure is returned.
     pub async fn flush(&mut self) -> Result<(), ByteStreamError> {
+        // The session's own flush ends when every append has an outcome, or when the session
+        // ends (sealed segment, failure): then the appends it holds are only handed back by
+        // closing it, so their futures must not be awaited.
+        if let Some(writer) = &self.writer {
+            if writer.flush().await.is_err() {
+                self.pending.clear();
+                return Err(self.session_end().await);
+            }
+        }
         while let Some(future) = self.pending.pop_front() {
             match future.await {
                 Ok(()) => {}
