@@ -7,9 +7,11 @@
 //!   from environment variables or from a TOML file;
 //! - [`controller`]: the Controller gRPC API with retries and typed errors;
 //! - [`admin`]: scopes and streams (create, list, update, scale, seal, truncate, delete);
-//! - [`segment`]: one segment's append session and reads over the segment protocol.
-//!
-//! Event writers, reader groups, byte streams, transactions and tables are built on these.
+//! - [`segment`]: one segment's append session and reads over the segment protocol;
+//! - [`event`]: event writers (routing keys, successors, exactly-once) and transactions;
+//! - [`sync`] and [`group`]: table-segment state in the official Rust client's format, and reader
+//!   groups and readers on it (readers of both clients can share one group);
+//! - [`byte`]: byte streams; [`table`]: Key-Value Tables.
 
 pub mod admin;
 pub mod byte;
@@ -22,6 +24,7 @@ pub mod sync;
 pub mod table;
 
 pub use admin::StreamManager;
+pub use byte::{ByteReader, ByteStreamError, ByteWriter};
 pub use config::{ClientConfig, ConfigError};
 pub use controller::{ControllerClient, ControllerError};
 pub use event::{
@@ -29,3 +32,4 @@ pub use event::{
 };
 pub use group::{EventReader, ReaderGroup, ReaderGroupConfig};
 pub use sync::Synchronizer;
+pub use table::{KeyValueTable, TableError};

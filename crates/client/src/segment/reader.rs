@@ -214,6 +214,28 @@ impl SegmentReader {
         .await
     }
 
+    /// Sends the request `build` makes (given the delegation token) with the retries of reads
+    /// (connection failures, time-outs, `WrongHost`, expired tokens) and returns the reply if
+    /// `expected` takes it; the replies every request shares (missing segment, refused token,
+    /// server error) become their [`ReaderError`]. For administration and table requests of the
+    /// byte-stream and table clients.
+    pub(crate) async fn exchange(
+        &mut self,
+        name: &'static str,
+        build: impl Fn(String) -> Request,
+        expected: impl Fn(&Reply) -> bool,
+    ) -> Result<Reply, ReaderError> {
+        let segment = self.segment.clone();
+        self.request(name, build, |endpoint, reply| {
+            if expected(&reply) {
+                Handled::Done(reply)
+            } else {
+                failure(&segment, endpoint, name, reply)
+            }
+        })
+        .await
+    }
+
     /// Sends the request `build` makes (given the token) and interprets its reply, retrying
     /// connection failures, time-outs, `WrongHost` and expired tokens as the policy allows.
     async fn request<T>(
