@@ -112,7 +112,7 @@ impl PacedWriter {
         }
         self.file.write_all(&self.piece)?;
         let length = self.piece.len() as u64;
-        write_out(&self.file, self.flushed, length)?;
+        crate::sys::write_out(&self.file, self.flushed, length)?;
         self.flushed += length;
         self.piece.clear();
         Ok(())
@@ -153,29 +153,4 @@ fn is_durable(durable: &Mutex<HashSet<PathBuf>>, directory: &Path) -> bool {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .contains(directory)
-}
-
-/// Starts writeback of `[offset, offset + length)` of `file` and waits for it (no metadata, no
-/// cache flush: pacing only, durability comes from `fdatasync` later).
-#[cfg(target_os = "linux")]
-fn write_out(file: &File, offset: u64, length: u64) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
-        | libc::SYNC_FILE_RANGE_WRITE
-        | libc::SYNC_FILE_RANGE_WAIT_AFTER;
-    let (Ok(offset), Ok(length)) = (i64::try_from(offset), i64::try_from(length)) else {
-        return Ok(());
-    };
-    // SAFETY: plain system call on a file descriptor we own, no memory passed.
-    let result = unsafe { libc::sync_file_range(file.as_raw_fd(), offset, length, flags) };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn write_out(_file: &File, _offset: u64, _length: u64) -> io::Result<()> {
-    Ok(())
 }
