@@ -68,8 +68,17 @@ impl SegmentStore {
         let mut containers = Vec::with_capacity(config.container_count as usize);
         for index in 0..config.container_count {
             let id = ContainerId(index);
+            // Log files are preallocated to what a file usually holds: a checkpoint starts a new
+            // file, so `checkpoint_log_bytes` (or a full file), plus a sixteenth for the batch
+            // that crosses the mark and the checkpoint. A file that outgrows it is extended.
+            let log = &config.container.log;
+            let usual_file_bytes = log
+                .max_file_bytes
+                .min(config.container.checkpoint_log_bytes);
+            let preallocate_bytes = usual_file_bytes + usual_file_bytes / 16;
             let device = FileLogDevice::open(config.log_directory(id))
-                .map_err(|error| SegmentError::Log(Arc::new(error.into())))?;
+                .map_err(|error| SegmentError::Log(Arc::new(error.into())))?
+                .with_preallocation(preallocate_bytes);
             let handle = ContainerHandle::start(
                 id,
                 config.container.clone(),

@@ -21,3 +21,4 @@ pub mod chunk;
 pub mod codec;
 pub mod log;
 pub mod sim;
+mod sys;

@@ -98,12 +98,18 @@ async fn run_round(
             warn!(%container, chunk = %name, %error, "failed to delete an unreferenced chunk");
         }
     }
+    // The whole round is written and made durable together, then reported chunk by chunk.
+    let batch = work
+        .jobs
+        .iter()
+        .map(|job| (job.chunk_name.clone(), job.parts.clone()))
+        .collect();
+    if let Err(error) = chunks.write_batch(batch).await {
+        warn!(%container, %error, "failed to write chunks; will retry");
+        return false;
+    }
     for job in work.jobs {
         let length: u64 = job.parts.iter().map(|p| p.len() as u64).sum();
-        if let Err(error) = chunks.write(&job.chunk_name, job.parts).await {
-            warn!(%container, chunk = %job.chunk_name, %error, "failed to write a chunk; will retry");
-            return false;
-        }
         let chunk = ChunkRef {
             name: job.chunk_name.clone(),
             chunk_offset: 0,

@@ -12,8 +12,14 @@ pub const FILE_MAGIC: [u8; 8] = *b"PRVHLOG\0";
 pub const FILE_HEADER_LEN: usize = 32;
 pub const FRAME_MAGIC: u32 = u32::from_le_bytes(*b"PFRM");
 pub const FRAME_HEADER_LEN: usize = 32;
-/// The only version written; a reader meeting another version reports corruption.
-pub const FORMAT_VERSION: u16 = 1;
+/// The frame format version: the only one written and read (a frame with another version has a
+/// bad header).
+pub const FRAME_FORMAT_VERSION: u16 = 1;
+/// The file format version written. Version 2 files may be preallocated: zeros from the end of
+/// their last frame to the end of the file are unused space, not a torn write.
+pub const FILE_FORMAT_VERSION: u16 = 2;
+/// The oldest file format version still read (version 1: the file ends with its last frame).
+pub const FILE_FORMAT_VERSION_MIN: u16 = 1;
 /// Frame payloads larger than this are refused before any allocation.
 pub const MAX_FRAME_PAYLOAD: u32 = 256 << 20;
 
@@ -22,13 +28,28 @@ pub const MAX_FRAME_PAYLOAD: u32 = 256 << 20;
 pub struct FileHeader {
     /// The sequence number of the first record in the file (also the file's name).
     pub first_sequence: u64,
+    /// The file format version ([`FILE_FORMAT_VERSION`] for every file written).
+    pub version: u16,
 }
 
 impl FileHeader {
+    /// The header of a new file, in the current version.
+    pub fn new(first_sequence: u64) -> Self {
+        Self {
+            first_sequence,
+            version: FILE_FORMAT_VERSION,
+        }
+    }
+
+    /// Whether zeros after the file's last frame are unused space (preallocation).
+    pub fn may_be_preallocated(&self) -> bool {
+        self.version >= 2
+    }
+
     pub fn encode(&self, out: &mut Vec<u8>) {
         let start = out.len();
         out.put_slice(&FILE_MAGIC);
-        out.put_u16_le(FORMAT_VERSION);
+        out.put_u16_le(self.version);
         out.put_u16_le(0);
         out.put_u32_le(0);
         out.put_u64_le(self.first_sequence);
@@ -54,13 +75,19 @@ impl FileHeader {
                 reason: "file header checksum mismatch".into(),
             });
         }
-        if version != FORMAT_VERSION {
+        if !(FILE_FORMAT_VERSION_MIN..=FILE_FORMAT_VERSION).contains(&version) {
             return Err(DecodeError::Invalid {
                 offset: 8,
-                reason: format!("unsupported log format version {version}"),
+                reason: format!(
+                    "unsupported log file format version {version} (this build reads versions \
+                     {FILE_FORMAT_VERSION_MIN} to {FILE_FORMAT_VERSION})"
+                ),
             });
         }
-        Ok(Self { first_sequence })
+        Ok(Self {
+            first_sequence,
+            version,
+        })
     }
 }
 
@@ -89,7 +116,7 @@ pub fn encode_frame<R: AsRef<[u8]>>(out: &mut Vec<u8>, first_sequence: u64, reco
     let payload_crc = crc32c::crc32c(payload);
     let mut header = Vec::with_capacity(FRAME_HEADER_LEN);
     header.put_u32_le(FRAME_MAGIC);
-    header.put_u16_le(FORMAT_VERSION);
+    header.put_u16_le(FRAME_FORMAT_VERSION);
     header.put_u16_le(0);
     header.put_u32_le(payload_length);
     header.put_count(records.len());
@@ -151,7 +178,7 @@ pub(super) fn decode_frame_header(input: &[u8]) -> Result<FrameHeader, FrameFaul
     let header_crc = field(reader.u32().map(u64::from))?;
     let valid = magic == u64::from(FRAME_MAGIC)
         && u64::from(crc32c::crc32c(&header[..FRAME_HEADER_LEN - 4])) == header_crc
-        && version == u64::from(FORMAT_VERSION)
+        && version == u64::from(FRAME_FORMAT_VERSION)
         && payload_length <= u64::from(MAX_FRAME_PAYLOAD);
     if !valid {
         return Err(FrameFault::BadHeader);
@@ -203,23 +230,69 @@ mod tests {
         assert_eq!(records, vec![b"ab".as_slice(), b"c".as_slice()]);
     }
 
+    /// Version 1 file header for first sequence 42: still read, no longer written.
+    const GOLDEN_FILE_HEADER_V1: &str = concat!(
+        "505256484c4f4700", // magic "PRVHLOG\0"
+        "0100",             // version 1
+        "0000",             // reserved
+        "00000000",         // reserved
+        "2a00000000000000", // first sequence 42
+        "00000000",         // reserved
+        "f6f46030",         // header crc32c
+    );
+
+    fn unhex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|at| u8::from_str_radix(&text[at..at + 2], 16).unwrap())
+            .collect()
+    }
+
     #[test]
     fn golden_file_header_v1() {
+        let header = FileHeader::decode(&unhex(GOLDEN_FILE_HEADER_V1)).unwrap();
+        assert_eq!(header.first_sequence, 42);
+        assert_eq!(header.version, 1);
+        assert!(!header.may_be_preallocated());
         let mut out = Vec::new();
-        FileHeader { first_sequence: 42 }.encode(&mut out);
+        header.encode(&mut out);
+        assert_eq!(hex(&out), GOLDEN_FILE_HEADER_V1);
+    }
+
+    #[test]
+    fn golden_file_header_v2() {
+        let mut out = Vec::new();
+        FileHeader::new(42).encode(&mut out);
         assert_eq!(
             hex(&out),
             concat!(
                 "505256484c4f4700", // magic "PRVHLOG\0"
-                "0100",             // version 1
+                "0200",             // version 2
                 "0000",             // reserved
                 "00000000",         // reserved
                 "2a00000000000000", // first sequence 42
                 "00000000",         // reserved
-                "f6f46030",         // header crc32c
+                "31eca469",         // header crc32c
             )
         );
-        assert_eq!(FileHeader::decode(&out).unwrap().first_sequence, 42);
+        let header = FileHeader::decode(&out).unwrap();
+        assert_eq!((header.first_sequence, header.version), (42, 2));
+        assert!(header.may_be_preallocated());
+    }
+
+    #[test]
+    fn unknown_file_versions_are_refused_with_the_versions_read() {
+        for version in [0_u16, 3, 0xffff] {
+            let mut out = Vec::new();
+            FileHeader {
+                first_sequence: 1,
+                version,
+            }
+            .encode(&mut out);
+            let error = FileHeader::decode(&out).unwrap_err().to_string();
+            assert!(error.contains(&format!("version {version}")), "{error}");
+            assert!(error.contains("reads versions 1 to 2"), "{error}");
+        }
     }
 
     #[test]

@@ -19,8 +19,9 @@ use bytes::Bytes;
 
 pub use device::{FileLogDevice, LogDevice};
 pub use frame::{
-    decode_frame, encode_frame, FileHeader, FrameFault, FILE_HEADER_LEN, FORMAT_VERSION,
-    FRAME_HEADER_LEN, MAX_FRAME_PAYLOAD,
+    decode_frame, encode_frame, FileHeader, FrameFault, FILE_FORMAT_VERSION,
+    FILE_FORMAT_VERSION_MIN, FILE_HEADER_LEN, FRAME_FORMAT_VERSION, FRAME_HEADER_LEN,
+    MAX_FRAME_PAYLOAD,
 };
 pub use writer::{LogAppend, LogCompletion, LogWriter};
 
@@ -156,10 +157,7 @@ impl DurableLog {
             FILE_HEADER_LEN + FRAME_HEADER_LEN + records.iter().map(|r| r.len() + 4).sum::<usize>(),
         );
         if start_new_file || file_full {
-            FileHeader {
-                first_sequence: self.next_sequence,
-            }
-            .encode(&mut buffer);
+            FileHeader::new(self.next_sequence).encode(&mut buffer);
             self.files.push_back(LogFile {
                 first_sequence: self.next_sequence,
                 name: file_name(self.next_sequence),

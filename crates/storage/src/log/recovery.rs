@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::frame::{
     decode_frame, decode_frame_header, FileHeader, FrameFault, FILE_HEADER_LEN, FRAME_HEADER_LEN,
@@ -54,6 +54,15 @@ pub(super) fn recover(device: &mut dyn LogDevice) -> Result<Recovered, LogError>
         let is_last = index == last_index;
         let length = match read_file(&content, first_sequence, is_last, &mut recovered) {
             Ok(FileEnd::Complete) => content.len() as u64,
+            Ok(FileEnd::UnusedFrom(length)) => {
+                // Preallocated space after the last frame. The last file is appended to again,
+                // at its end, so release the space there; earlier files keep it until removed.
+                if is_last {
+                    debug!(file = %name, offset = length, "releasing the unused end of the last log file");
+                    device.truncate(&name, length)?;
+                }
+                length
+            }
             Ok(FileEnd::TornAt(length)) => {
                 if length < FILE_HEADER_LEN as u64 {
                     warn!(file = %name, "removing a log file whose header was torn");
@@ -77,6 +86,8 @@ pub(super) fn recover(device: &mut dyn LogDevice) -> Result<Recovered, LogError>
 
 enum FileEnd {
     Complete,
+    /// The file's frames end here; the rest is zeros (unused preallocated space, version 2).
+    UnusedFrom(u64),
     /// The file is valid up to this length; the rest is a torn write.
     TornAt(u64),
 }
@@ -103,8 +114,18 @@ fn read_file(
     if header.first_sequence != first_sequence {
         return Err((0, "file header does not match the file name".into()));
     }
+    // In a file that may be preallocated, the zeros at its end are unused space: a frame
+    // boundary inside them is where the file's content ends.
+    let zero_tail_start = if header.may_be_preallocated() {
+        content.len() - content.iter().rev().take_while(|&&byte| byte == 0).count()
+    } else {
+        content.len()
+    };
     let mut offset = FILE_HEADER_LEN;
     while offset < content.len() {
+        if offset >= zero_tail_start {
+            return Ok(FileEnd::UnusedFrom(offset as u64));
+        }
         match decode_frame(&content[offset..]) {
             Ok((frame, records)) => {
                 if frame.first_sequence != recovered.next_sequence {
@@ -125,7 +146,9 @@ fn read_file(
                 }
                 offset += super::frame::FRAME_HEADER_LEN + frame.payload_length as usize;
             }
-            Err(fault) => return classify_bad_frame(content, offset, fault, is_last),
+            Err(fault) => {
+                return classify_bad_frame(content, offset, fault, is_last, zero_tail_start)
+            }
         }
     }
     Ok(FileEnd::Complete)
@@ -133,7 +156,9 @@ fn read_file(
 
 /// Tells a torn tail from corruption. A frame is torn when it is the last thing in the last
 /// file (no valid frame follows) and it is incomplete or zero-filled where a crash leaves an
-/// unsynced write zero-filled. Anything else that fails its checks is corruption.
+/// unsynced write zero-filled. Anything else that fails its checks is corruption. Only zeros
+/// follow the last thing written in a preallocated (version 2) file, so there "ends the file"
+/// means "is followed by zeros only" (`zero_tail_start`; the file's length for version 1).
 ///
 /// The zeros must lie within the bad frame itself. A synced frame with a flipped bit, followed by
 /// a torn write that left zeros, used to pass for torn: the synced frame was cut, acknowledged
@@ -144,6 +169,7 @@ fn classify_bad_frame(
     offset: usize,
     fault: FrameFault,
     is_last: bool,
+    zero_tail_start: usize,
 ) -> Result<FileEnd, (u64, String)> {
     let at = offset as u64;
     if let Some(later) = next_valid_frame(content, offset + 1) {
@@ -163,8 +189,9 @@ fn classify_bad_frame(
         // write is the last thing written) or be cut short, and its zeros must be its own.
         Ok(header) => {
             let end = offset + FRAME_HEADER_LEN + header.payload_length as usize;
+            let ends_file = end == content.len() || (end < content.len() && end >= zero_tail_start);
             end > content.len()
-                || (end == content.len()
+                || (ends_file
                     && has_zero_sector(content, offset, end)
                     && !one_flipped_bit_explains(
                         &content[offset + FRAME_HEADER_LEN..end],

@@ -308,3 +308,108 @@ proptest! {
         prop_assert_eq!(payloads(&recovered), expected);
     }
 }
+
+/// A file holding one synced frame (record 1), a torn frame after it (its tail zero-filled),
+/// and zeros after that, under a file header of `version`.
+fn torn_frame_then_zeros(version: u16) -> SimDisk {
+    let disk = SimDisk::new();
+    let mut content = Vec::new();
+    FileHeader {
+        first_sequence: 0,
+        version,
+    }
+    .encode(&mut content);
+    encode_frame(&mut content, 0, &[record(1)]);
+    let torn_from = content.len();
+    encode_frame(&mut content, 1, &[vec![7u8; 2000]]);
+    content[torn_from + 1200..].fill(0);
+    content.extend_from_slice(&[0; 4096]);
+    let mut device: Box<dyn LogDevice> = Box::new(disk.clone());
+    device.append(&file_name(0), &content).unwrap();
+    device.sync(&file_name(0)).unwrap();
+    disk
+}
+
+#[test]
+fn a_torn_frame_followed_by_preallocated_zeros_is_cut_in_version_2_only() {
+    let disk = torn_frame_then_zeros(2);
+    let (mut log, recovered) = open(&disk).unwrap();
+    assert_eq!(payloads(&recovered), vec![record(1).to_vec()]);
+    let expected_length = FILE_HEADER_LEN + FRAME_HEADER_LEN + 4 + record(1).len();
+    assert_eq!(log.size_bytes(), expected_length as u64);
+    log.write(&[record(2)], false).unwrap();
+    let (_, recovered) = open(&disk).unwrap();
+    assert_eq!(
+        payloads(&recovered),
+        vec![record(1).to_vec(), record(2).to_vec()]
+    );
+    // Version 1 files are never preallocated: bytes after a bad frame mean damage.
+    let disk = torn_frame_then_zeros(1);
+    assert!(matches!(open(&disk), Err(LogError::Corrupt { .. })));
+}
+
+#[test]
+fn zeros_after_the_last_frame_of_an_earlier_file_are_unused_space() {
+    let disk = SimDisk::new();
+    let (mut log, _) = open(&disk).unwrap();
+    log.write(&[record(1)], false).unwrap();
+    let mut device: Box<dyn LogDevice> = Box::new(disk.clone());
+    device.append(&file_name(0), &[0; 5000]).unwrap();
+    device.sync(&file_name(0)).unwrap();
+    log.write(&[record(2)], true).unwrap();
+    let (reopened, recovered) = open(&disk).unwrap();
+    assert_eq!(
+        payloads(&recovered),
+        vec![record(1).to_vec(), record(2).to_vec()]
+    );
+    assert_eq!(reopened.file_count(), 2);
+    // Zeros that end the last file are released, and appending continues after the last frame.
+    let (mut log, _) = open(&disk).unwrap();
+    device.append(&file_name(1), &[0; 3000]).unwrap();
+    device.sync(&file_name(1)).unwrap();
+    drop(log);
+    let (reopened, _) = open(&disk).unwrap();
+    log = reopened;
+    log.write(&[record(3)], false).unwrap();
+    let (_, recovered) = open(&disk).unwrap();
+    assert_eq!(recovered.len(), 3);
+}
+
+#[test]
+fn preallocated_file_log_device_recovers_and_keeps_appending() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("log");
+    let preallocated = 8192;
+    let device = || {
+        FileLogDevice::open(&path)
+            .unwrap()
+            .with_preallocation(preallocated)
+    };
+    let (mut log, _) = DurableLog::open(Box::new(device()), config()).unwrap();
+    let mut written = Vec::new();
+    for n in 0..60_u8 {
+        let bytes = Bytes::from(vec![n + 1; 300]);
+        log.write(std::slice::from_ref(&bytes), false).unwrap();
+        written.push(bytes.to_vec());
+        // Give the background thread time to write the spare before the next file starts.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert!(log.file_count() >= 3);
+    let on_disk: Vec<u64> = log
+        .files
+        .iter()
+        .map(|file| std::fs::metadata(path.join(&file.name)).unwrap().len())
+        .collect();
+    assert!(
+        on_disk.contains(&preallocated),
+        "some file was preallocated: {on_disk:?}"
+    );
+    drop(log);
+    let (mut log, recovered) = DurableLog::open(Box::new(device()), config()).unwrap();
+    assert_eq!(payloads(&recovered), written);
+    log.write(&[record(99)], false).unwrap();
+    written.push(record(99).to_vec());
+    drop(log);
+    let (_, recovered) = DurableLog::open(Box::new(device()), config()).unwrap();
+    assert_eq!(payloads(&recovered), written);
+}
