@@ -19,6 +19,7 @@ pub mod config;
 pub mod controller;
 pub mod event;
 pub mod group;
+pub mod locator;
 pub mod segment;
 pub mod sync;
 pub mod table;

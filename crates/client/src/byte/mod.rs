@@ -35,7 +35,6 @@
 //! # Ok(()) }
 //! ```
 
-pub(crate) mod locator;
 mod reader;
 mod writer;
 
@@ -46,8 +45,8 @@ use std::sync::Arc;
 
 use crate::controller::types::ScopedStream;
 use crate::controller::{ControllerClient, ControllerError};
+use crate::locator::ControllerLocator;
 use crate::segment::{AppendError, Locator, ReaderError, WriterError};
-use locator::{ControllerLocator, TokenSource};
 
 /// Why a byte-stream operation failed.
 ///
@@ -97,8 +96,8 @@ async fn single_segment(
     sealed_ok: bool,
 ) -> Result<(String, Arc<dyn Locator>), ByteStreamError> {
     let current = controller.get_current_segments(stream).await?;
-    let locator = ControllerLocator::new(controller.clone(), TokenSource::Stream(stream.clone()))
-        .with_token(current.delegation_token.clone());
+    let locator = ControllerLocator::new(controller.clone())
+        .with_token(stream, current.delegation_token.clone());
     let mut names: Vec<String> = current
         .segments
         .iter()

@@ -36,7 +36,6 @@
 //! # Ok(()) }
 //! ```
 
-mod locator;
 mod reactor;
 mod routing;
 mod transaction;
@@ -44,7 +43,7 @@ mod writer;
 
 use std::sync::Arc;
 
-pub use locator::ControllerLocator;
+pub use crate::locator::ControllerLocator;
 pub use routing::key_position;
 pub use transaction::{Transaction, TransactionalEventWriter, DEFAULT_TRANSACTION_LEASE};
 pub use writer::EventWriter;

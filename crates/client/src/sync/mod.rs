@@ -24,14 +24,13 @@
 //! ```
 
 pub mod format;
-mod locator;
 mod synchronizer;
 mod table;
 
 use std::sync::Arc;
 
+pub use crate::locator::ControllerLocator;
 pub use format::{FormatError, Value};
-pub use locator::ControllerLocator;
 pub use synchronizer::{SyncError, Synchronizer, Update};
 pub use table::{TableDelta, TableError, TableSegment, NOT_EXISTS, NO_VERSION};
 

@@ -12,8 +12,9 @@ use super::types::{
     KeyValueTableConfiguration, KeyValueTableInfo, TableEntry, TableError, TableKey,
     TableModification, Version,
 };
-use crate::byte::locator::{ControllerLocator, TokenSource};
+use crate::controller::types::ScopedStream;
 use crate::controller::{ControllerClient, ControllerError};
+use crate::locator::ControllerLocator;
 use crate::segment::{next_request_id, Locator, ReaderConfig, ReaderError, SegmentReader};
 
 /// A client of one Key-Value Table (Pravega's Java `KeyValueTable`); cheap to clone (clones
@@ -116,8 +117,10 @@ impl KeyValueTable {
             }));
         }
         let locator: Arc<dyn Locator> = Arc::new(
-            ControllerLocator::new(controller.clone(), TokenSource::KeyValueTable(info.clone()))
-                .with_token(segments.delegation_token.clone()),
+            ControllerLocator::for_key_value_table(controller.clone(), info.clone()).with_token(
+                &ScopedStream::new(info.scope.clone(), info.stream_name()),
+                segments.delegation_token.clone(),
+            ),
         );
         let partitions = segments
             .segments
