@@ -6,11 +6,11 @@
 //!   that its writers share.
 //! - [`EventWriter`] routes events by key to the stream's segments, keeps per-key order across
 //!   scaling (a sealed segment's unacknowledged events go to its successors before anything
-//!   later) and bounds the bytes in flight.
+//!   later) and bounds the bytes in flight. [`EventWriter::write_large_event`] writes events up
+//!   to 1 GiB atomically from a stream of chunks (a transient segment merged into the routed
+//!   segment), never holding the whole event.
 //! - [`TransactionalEventWriter`] opens [`Transaction`]s: events written into one become
 //!   visible all at once when it commits, or never when it aborts.
-//!
-//! Not yet: events larger than 8 MiB (transient segment and merge), reader groups.
 //!
 //! ```no_run
 //! use pravaha_client::config::ClientConfig;
@@ -36,6 +36,7 @@
 //! # Ok(()) }
 //! ```
 
+mod large;
 mod reactor;
 mod routing;
 mod transaction;
@@ -44,6 +45,7 @@ mod writer;
 use std::sync::Arc;
 
 pub use crate::locator::ControllerLocator;
+pub use large::MAX_LARGE_EVENT_PAYLOAD;
 pub use routing::key_position;
 pub use transaction::{Transaction, TransactionalEventWriter, DEFAULT_TRANSACTION_LEASE};
 pub use writer::EventWriter;
@@ -51,7 +53,9 @@ pub use writer::EventWriter;
 use crate::config::ClientConfig;
 use crate::controller::types::ScopedStream;
 use crate::controller::{ControllerClient, ControllerError};
-use crate::segment::{ByteBudget, Locator, RetryPolicy, WriterConfig, WriterError};
+use crate::segment::{
+    AppendError, ByteBudget, Locator, ReaderError, RetryPolicy, WriterConfig, WriterError,
+};
 
 /// Why an event writer or a transaction could not do what was asked.
 ///
@@ -71,9 +75,29 @@ pub enum EventWriterError {
     /// A segment's append session failed (or could not start).
     #[error(transparent)]
     Segment(WriterError),
-    /// The event's payload exceeds what one append carries (8 MiB); large events come later.
+    /// The event's payload exceeds what one append carries (8 MiB, for
+    /// [`EventWriter::write_event`]) or the largest event (1 GiB, for
+    /// [`EventWriter::write_large_event`]).
     #[error("an event of {size} bytes exceeds the limit of {limit} bytes")]
     EventTooLarge { size: usize, limit: usize },
+    /// An event was not appended (its session failed, or it was dropped).
+    #[error(transparent)]
+    Append(AppendError),
+    /// A request to a segment store (creating, merging or reading a large event's transient
+    /// segment) failed.
+    #[error("segment store request failed: {0}")]
+    SegmentStore(#[source] ReaderError),
+    /// A large event's chunks did not add up to the size announced.
+    #[error("the event was announced as {expected} bytes but its chunks hold {actual}")]
+    SizeMismatch { expected: u64, actual: u64 },
+    /// A large event's stream of chunks failed; nothing of the event is in the stream.
+    #[error("the event's chunks failed: {0}")]
+    Source(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A large event's transient segment disappeared before its merge (the connection that
+    /// created it broke, and the segment store deleted it); nothing of the event is in the
+    /// stream, and the chunks are consumed: write the event again.
+    #[error("transient segment {0} was lost before its merge")]
+    TransientSegmentLost(String),
     /// The event (framed) exceeds the writer's whole in-flight budget.
     #[error("an event of {size} bytes exceeds the in-flight budget of {capacity} bytes")]
     ExceedsBudget { size: usize, capacity: usize },

@@ -31,10 +31,23 @@ const ROUTE_ATTEMPTS: u32 = 16;
 type Reply = oneshot::Sender<Result<(), EventWriterError>>;
 
 pub(super) enum Command {
-    Write { position: f64, event: PendingEvent },
+    Write {
+        position: f64,
+        event: PendingEvent,
+    },
     Flush(Reply),
-    NoteTime { timestamp: i64, done: Reply },
+    NoteTime {
+        timestamp: i64,
+        done: Reply,
+    },
     Close(Reply),
+    /// Where a large event for `position` goes: once every earlier event for that segment has
+    /// an outcome. `sealed` is a segment a merge found sealed: routed past first.
+    LargeTarget {
+        position: f64,
+        sealed: Option<ScopedSegment>,
+        done: oneshot::Sender<Result<ScopedSegment, EventWriterError>>,
+    },
 }
 
 /// One segment's append session and the routing positions of its events without an outcome.
@@ -110,6 +123,9 @@ impl Reactor {
                     }
                     Some(Command::NoteTime { timestamp, done }) => {
                         let _ = done.send(self.note_time(timestamp).await);
+                    }
+                    Some(Command::LargeTarget { position, sealed, done }) => {
+                        let _ = done.send(self.large_target(position, sealed).await);
                     }
                     Some(Command::Close(done)) => {
                         let _ = done.send(self.close().await);
@@ -275,6 +291,47 @@ impl Reactor {
         for (event, position) in resend {
             self.route(position, event).await;
         }
+    }
+
+    /// The segment owning `position` once every event submitted to it has an outcome (so a
+    /// large event merged into it lands after them); `sealed` (found sealed by a merge) is
+    /// replaced by its successors first.
+    async fn large_target(
+        &mut self,
+        position: f64,
+        sealed: Option<ScopedSegment>,
+    ) -> Result<ScopedSegment, EventWriterError> {
+        if let Some(sealed) = sealed {
+            if self.slots.contains_key(&sealed) {
+                // Hands any events it did not take to the successors.
+                self.retire(&sealed).await;
+            }
+            if self.routing.segments().contains(&sealed) {
+                self.replace(&sealed, Vec::new()).await;
+            }
+        }
+        for _ in 0..ROUTE_ATTEMPTS {
+            if self.sealed {
+                return Err(EventWriterError::StreamSealed(self.stream.clone()));
+            }
+            let Some(segment) = self.routing.segment_for(position).cloned() else {
+                return Err(EventWriterError::StreamSealed(self.stream.clone()));
+            };
+            let Some(slot) = self.slots.get(&segment) else {
+                return Ok(segment);
+            };
+            if slot.writer.flush().await.is_ok() {
+                return Ok(segment);
+            }
+            // Sealed (its events move to the successors) or failed: look again.
+            self.retire(&segment).await;
+            if let Some(failure) = self.failure.take() {
+                return Err(failure);
+            }
+        }
+        Err(EventWriterError::Segment(WriterError::Ended(format!(
+            "every segment for position {position}"
+        ))))
     }
 
     /// Waits until every session has given an outcome to each of its events.

@@ -4,15 +4,19 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_core::Stream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::large::{self, Merged, Transient, MAX_LARGE_EVENT_PAYLOAD};
 use super::reactor::{Command, Reactor};
 use super::routing::key_position;
 use super::EventWriterError;
-use crate::controller::types::ScopedStream;
+use crate::controller::types::{ScopedSegment, ScopedStream};
 use crate::controller::ControllerClient;
-use crate::segment::{AppendFuture, ByteBudget, Framing, Locator, PendingEvent, WriterConfig};
+use crate::segment::{
+    AppendFuture, ByteBudget, Framing, Locator, PendingEvent, WriterConfig, MAX_EVENT_PAYLOAD,
+};
 
 /// Commands queued for the reactor; each write holds its bytes' budget, so memory stays
 /// bounded by the budget plus this many small commands.
@@ -30,8 +34,10 @@ const COMMAND_QUEUE: usize = 1024;
 ///
 /// Bytes written and not yet acknowledged are bounded by the configuration's
 /// `max_in_flight_bytes_per_writer`; [`Self::write_event`] waits while the budget is spent.
-/// Events larger than [`MAX_EVENT_PAYLOAD`](crate::segment::MAX_EVENT_PAYLOAD) (8 MiB) are
-/// refused with [`EventWriterError::EventTooLarge`] (large events come later).
+/// [`Self::write_event`] refuses events larger than
+/// [`MAX_EVENT_PAYLOAD`](crate::segment::MAX_EVENT_PAYLOAD) (8 MiB) with
+/// [`EventWriterError::EventTooLarge`]; [`Self::write_large_event`] writes events up to
+/// [`MAX_LARGE_EVENT_PAYLOAD`] (1 GiB) atomically, from a stream of chunks.
 ///
 /// Call [`Self::close`] when done: it waits for every event and tells the controller the
 /// writer is gone (for watermarks). Dropping the writer still lets written events finish, but
@@ -59,6 +65,9 @@ pub struct EventWriter {
     stream: ScopedStream,
     writer_id: String,
     budget: ByteBudget,
+    /// For large events' transient segments.
+    locator: Arc<dyn Locator>,
+    config: WriterConfig,
     commands: mpsc::Sender<Command>,
     task: JoinHandle<()>,
 }
@@ -76,10 +85,10 @@ impl EventWriter {
         let budget = config.budget.clone();
         let reactor = Reactor::start(
             controller,
-            locator,
+            locator.clone(),
             stream.clone(),
             writer_id.clone(),
-            config,
+            config.clone(),
         )
         .await?;
         let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
@@ -88,6 +97,8 @@ impl EventWriter {
             stream,
             writer_id,
             budget,
+            locator,
+            config,
             commands,
             task,
         })
@@ -119,8 +130,16 @@ impl EventWriter {
         routing_key: Option<&str>,
         payload: impl Into<Bytes>,
     ) -> Result<AppendFuture, EventWriterError> {
-        let position = key_position(routing_key);
-        let prepared = PendingEvent::prepare(payload.into(), Framing::Events, None, &self.budget);
+        self.write_at(key_position(routing_key), payload.into())
+            .await
+    }
+
+    async fn write_at(
+        &self,
+        position: f64,
+        payload: Bytes,
+    ) -> Result<AppendFuture, EventWriterError> {
+        let prepared = PendingEvent::prepare(payload, Framing::Events, None, &self.budget);
         let (event, future) = tokio::select! {
             prepared = prepared => prepared?,
             () = self.commands.closed() => return Err(EventWriterError::Closed),
@@ -130,6 +149,114 @@ impl EventWriter {
             .await
             .map_err(|_| EventWriterError::Closed)?;
         Ok(future)
+    }
+
+    /// Writes one event of `size` bytes (up to [`MAX_LARGE_EVENT_PAYLOAD`], 1 GiB) from a stream
+    /// of chunks, atomically: readers see the whole event or nothing of it. Returns once the
+    /// event is durable in the stream.
+    ///
+    /// The chunks are never held together: they are appended, as they come, to a transient
+    /// segment beside the segment owning `routing_key` (Pravega's large-event design), at most
+    /// the writer's in-flight budget of them unacknowledged at a time; the transient segment is
+    /// then merged into the routed segment, which appends it as one record. Chunks may have any
+    /// sizes (small ones are gathered, large ones split); they must add up to exactly `size`
+    /// ([`EventWriterError::SizeMismatch`] otherwise, and nothing is written).
+    ///
+    /// Order: the event lands after every event written before this call with the same routing
+    /// key (the routed segment's earlier events are waited for first) and before every event
+    /// written after it returns; events written concurrently, from other tasks, are not ordered
+    /// with it. If the routed segment is sealed meanwhile, the event goes whole to the successor
+    /// owning the key (its bytes are copied from the old transient segment: the stream of
+    /// chunks is read once).
+    ///
+    /// Events of at most [`MAX_EVENT_PAYLOAD`] bytes take the ordinary path (collected, then
+    /// [`Self::write_event`]).
+    ///
+    /// Failures: [`EventWriterError::EventTooLarge`] above 1 GiB, [`EventWriterError::Source`]
+    /// when the stream yields an error, [`EventWriterError::StreamSealed`],
+    /// [`EventWriterError::TransientSegmentLost`] when the segment store dropped the transient
+    /// segment (its connection broke), and segment and segment store errors. After a failure
+    /// nothing of the event is in the stream.
+    ///
+    /// ```no_run
+    /// use bytes::Bytes;
+    /// use pravaha_client::config::ClientConfig;
+    /// use pravaha_client::controller::types::ScopedStream;
+    /// use pravaha_client::event::ClientFactory;
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let factory = ClientFactory::new(ClientConfig::default())?;
+    /// let writer = factory
+    ///     .create_event_writer(ScopedStream::new("examples", "videos"))
+    ///     .await?;
+    /// // 256 MiB in 1 MiB chunks, produced one at a time (e.g. read from a file).
+    /// let chunks = futures::stream::iter(
+    ///     (0..256).map(|i| Ok::<_, std::io::Error>(Bytes::from(vec![i as u8; 1 << 20]))),
+    /// );
+    /// writer.write_large_event(Some("video-7"), 256 << 20, chunks).await?; // durable
+    /// writer.close().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn write_large_event<S, E>(
+        &self,
+        routing_key: Option<&str>,
+        size: u64,
+        chunks: S,
+    ) -> Result<(), EventWriterError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        if size > MAX_LARGE_EVENT_PAYLOAD {
+            return Err(EventWriterError::EventTooLarge {
+                size: usize::try_from(size).unwrap_or(usize::MAX),
+                limit: MAX_LARGE_EVENT_PAYLOAD as usize,
+            });
+        }
+        let position = key_position(routing_key);
+        let mut chunks = std::pin::pin!(chunks);
+        if size <= MAX_EVENT_PAYLOAD as u64 {
+            let payload = large::collect(chunks.as_mut(), size).await?;
+            let acknowledged = self.write_at(position, payload).await?;
+            return acknowledged.await.map_err(EventWriterError::Append);
+        }
+        let target = self.large_target(position, None).await?;
+        let mut transient = Transient::create(self.locator.clone(), &self.config, &target).await?;
+        transient.append_event(chunks.as_mut(), size).await?;
+        loop {
+            match transient.merge().await? {
+                Merged::Done => return Ok(()),
+                Merged::TargetSealed => {
+                    let sealed = transient.parent().clone();
+                    tracing::debug!(segment = %sealed, "a large event's segment is sealed; moving it to the successor");
+                    let target = match self.large_target(position, Some(sealed)).await {
+                        Ok(target) => target,
+                        Err(error) => {
+                            transient.delete().await;
+                            return Err(error);
+                        }
+                    };
+                    transient = transient.move_to(&target).await?;
+                }
+            }
+        }
+    }
+
+    async fn large_target(
+        &self,
+        position: f64,
+        sealed: Option<ScopedSegment>,
+    ) -> Result<ScopedSegment, EventWriterError> {
+        let (done, answer) = oneshot::channel();
+        self.commands
+            .send(Command::LargeTarget {
+                position,
+                sealed,
+                done,
+            })
+            .await
+            .map_err(|_| EventWriterError::Closed)?;
+        answer.await.unwrap_or(Err(EventWriterError::Closed))
     }
 
     /// Waits until every event written before has an outcome (its future is complete). Fails
