@@ -12,8 +12,14 @@
 //! | `future_segments` | qualified segment name | `HashSet<i64>` | set of [`SegmentNumber`]: predecessors not completed yet |
 //! | `distance_to_tail` | reader id | `u64` | `u64::MAX` (not maintained) |
 //!
+//! | `pravaha_heartbeats` | reader id | `u64` | a counter each of our readers increments every heartbeat interval (ours only; see [`crate::group`]'s failure detector) |
+//!
 //! A reader is online while it has an `assigned_segments` entry. Segment names are
 //! `<scope>/<stream>/<number>.#epoch.<epoch>`.
+//!
+//! The official client reads only the outer keys it knows (it fetches every entry into its
+//! map but asks only for these), so our `pravaha_heartbeats` entries are invisible to it; its
+//! updates of other outer keys do not conflict with them.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +38,9 @@ pub const FUTURE: &str = "future_segments";
 pub const FUTURE_TYPE: &str = "HashSet<i64>";
 pub const DISTANCE: &str = "distance_to_tail";
 pub const DISTANCE_TYPE: &str = "u64";
+/// Our readers' heartbeat counters (an outer key the official client ignores).
+pub const HEARTBEATS: &str = "pravaha_heartbeats";
+pub const HEARTBEAT_TYPE: &str = "u64";
 
 /// A name wrapped in a struct, as the official `Scope`, `Stream` and `Reader` are.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

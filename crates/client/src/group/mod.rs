@@ -8,6 +8,19 @@
 //!   records its positions, releases segments when other readers join, and moves on to
 //!   successors only after all their predecessors are read (per-key order across scaling).
 //!
+//! A failure detector (not in Pravega, which leaves it to the application): each of our readers
+//! moves a heartbeat counter on in the group's state every
+//! [`ReaderSettings::heartbeat_interval`] (a task of its own, from its creation until it is
+//! closed or dropped), under an outer key the official client ignores
+//! ([`format::HEARTBEATS`]). Each reader's maintenance (in [`EventReader::next_event`]) watches
+//! the others' counters: a reader whose counter it has not seen change for
+//! [`ReaderSettings::offline_timeout`] is taken offline as [`ReaderGroup::reader_offline`]
+//! does, its segments unassigned at the positions it last recorded, and read by the others
+//! from there (events it handed out after its last recorded position are read again). Only
+//! the observer's clock is used (no clock skew between readers matters). Readers that never
+//! heart-beat, such as the official client's readers sharing our groups, are never taken
+//! offline by the detector; both settings can be disabled (`None`).
+//!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use pravaha_client::controller::types::ScopedStream;
@@ -213,16 +226,7 @@ impl ReaderGroup {
     /// Adds reader `id` (online, no segments yet) and returns it; it acquires segments on its
     /// first read. Fails if a reader `id` is online.
     pub async fn create_reader(&self, id: &str) -> Result<EventReader, GroupError> {
-        self.state
-            .lock()
-            .await
-            .update(|update| state::add_reader(update, id))
-            .await?;
-        Ok(EventReader::new(
-            self.clone(),
-            id,
-            ReaderSettings::default(),
-        ))
+        self.create_reader_with(id, ReaderSettings::default()).await
     }
 
     /// Like [`Self::create_reader`], with `settings`.
@@ -231,8 +235,19 @@ impl ReaderGroup {
         id: &str,
         settings: ReaderSettings,
     ) -> Result<EventReader, GroupError> {
-        let reader = self.create_reader(id).await?;
-        Ok(reader.with_settings(settings))
+        self.state
+            .lock()
+            .await
+            .update(|update| {
+                state::add_reader(update, id)?;
+                // Heart-beating from the moment it joins.
+                if settings.heartbeat_interval.is_some() {
+                    state::heartbeat(update, id)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(EventReader::new(self.clone(), id, settings))
     }
 
     /// The online readers.
@@ -258,6 +273,14 @@ impl ReaderGroup {
                 SyncError::Precondition(_) => GroupError::ReaderOffline(id.to_owned()),
                 other => other.into(),
             })
+    }
+
+    /// The segments of online reader `id` with the positions it last recorded (where they
+    /// restart if it goes offline without closing); `None` if it is offline.
+    pub async fn reader_positions(&self, id: &str) -> Result<Option<Positions>, GroupError> {
+        let mut sync = self.state.lock().await;
+        sync.fetch_updates().await?;
+        Ok(state::assigned(&*sync)?.remove(id))
     }
 
     /// Every segment the group still has to read (owned or not) with its recorded position:

@@ -33,6 +33,18 @@ pub struct ReaderSettings {
     /// Bytes asked for per segment read.
     pub read_size: usize,
     pub segment_reader: ReaderConfig,
+    /// How often the reader's heartbeat task (running from the reader's creation until it is
+    /// closed or dropped, whether or not the application calls [`EventReader::next_event`])
+    /// moves its heartbeat counter on in the group's state. `None`: no heartbeats, and the
+    /// failure detector of other readers never takes this reader offline.
+    pub heartbeat_interval: Option<Duration>,
+    /// The failure detector run by this reader's maintenance (every heartbeat interval): a
+    /// reader whose heartbeat counter this reader has not seen change for `offline_timeout`
+    /// is taken offline, its segments unassigned at its last recorded positions. `None`: this
+    /// reader detects nothing. Readers that never heart-beat (official readers, ours with no
+    /// `heartbeat_interval`) are never taken offline. Keep it several heartbeat intervals
+    /// long.
+    pub offline_timeout: Option<Duration>,
 }
 
 impl Default for ReaderSettings {
@@ -43,6 +55,8 @@ impl Default for ReaderSettings {
             position_update_interval: Duration::from_secs(3),
             read_size: 1 << 20,
             segment_reader: ReaderConfig::default(),
+            heartbeat_interval: Some(Duration::from_secs(1)),
+            offline_timeout: Some(Duration::from_secs(10)),
         }
     }
 }
@@ -87,6 +101,10 @@ pub struct EventReader {
     /// Where the round robin over owned segments resumes.
     cursor: usize,
     offline: bool,
+    heartbeat: Option<JoinHandle<()>>,
+    /// Other readers' heartbeat counters and when this reader saw each change.
+    observed: BTreeMap<String, (u64, Instant)>,
+    last_detection: Instant,
 }
 
 impl std::fmt::Debug for Owned {
@@ -101,6 +119,9 @@ impl std::fmt::Debug for Owned {
 impl EventReader {
     pub(super) fn new(group: ReaderGroup, id: &str, settings: ReaderSettings) -> Self {
         let (sender, receiver) = mpsc::channel(FETCHED_CAPACITY);
+        let heartbeat = settings
+            .heartbeat_interval
+            .map(|interval| tokio::spawn(heartbeat(group.clone(), id.to_owned(), interval)));
         Self {
             group,
             id: id.to_owned(),
@@ -113,12 +134,10 @@ impl EventReader {
             last_position_update: Instant::now(),
             cursor: 0,
             offline: false,
+            heartbeat,
+            observed: BTreeMap::new(),
+            last_detection: Instant::now(),
         }
-    }
-
-    pub(super) fn with_settings(mut self, settings: ReaderSettings) -> Self {
-        self.settings = settings;
-        self
     }
 
     pub fn id(&self) -> &str {
@@ -168,12 +187,20 @@ impl EventReader {
     pub async fn close(mut self) -> Result<(), GroupError> {
         let positions = self.positions();
         self.stop_all();
+        self.stop_heartbeat();
         self.offline = true;
         self.group.reader_offline(&self.id, Some(&positions)).await
     }
 
-    /// Records positions and rebalances when due.
+    /// Records positions, detects failed readers and rebalances when due.
     async fn maintain(&mut self) -> Result<(), GroupError> {
+        if let Some(timeout) = self.settings.offline_timeout {
+            let interval = self.detection_interval();
+            if self.last_detection.elapsed() >= interval {
+                self.detect_failures(timeout).await?;
+                self.last_detection = Instant::now();
+            }
+        }
         if self.last_position_update.elapsed() >= self.settings.position_update_interval {
             let positions = self.positions();
             let id = self.id.clone();
@@ -189,6 +216,60 @@ impl EventReader {
         if due {
             self.rebalance().await?;
             self.last_rebalance = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    fn detection_interval(&self) -> Duration {
+        self.settings
+            .heartbeat_interval
+            .unwrap_or(Duration::from_secs(1))
+    }
+
+    /// The failure detector: every other reader whose heartbeat counter stood still for
+    /// `timeout` (as this reader saw it: no clocks are compared) is taken offline at its last
+    /// recorded positions. Readers that never heart-beat are left alone.
+    async fn detect_failures(&mut self, timeout: Duration) -> Result<(), GroupError> {
+        let now = Instant::now();
+        let stale: Vec<(String, u64)> = {
+            let mut sync = self.group.state.lock().await;
+            sync.fetch_updates().await?;
+            let online = state::assigned(&*sync)?;
+            let heartbeats = state::heartbeats(&*sync)?;
+            self.observed
+                .retain(|reader, _| online.contains_key(reader) && heartbeats.contains_key(reader));
+            let mut stale = Vec::new();
+            for (reader, count) in heartbeats {
+                if reader == self.id || !online.contains_key(&reader) {
+                    continue;
+                }
+                match self.observed.get(&reader) {
+                    Some((seen, since)) if *seen == count => {
+                        if now.duration_since(*since) >= timeout {
+                            stale.push((reader, count));
+                        }
+                    }
+                    _ => {
+                        self.observed.insert(reader, (count, now));
+                    }
+                }
+            }
+            stale
+        };
+        for (reader, count) in stale {
+            let removed = self
+                .group
+                .state
+                .lock()
+                .await
+                .update(|update| state::remove_if_stale(update, &reader, count))
+                .await?;
+            self.observed.remove(&reader);
+            if removed {
+                tracing::warn!(reader = %self.id, offline = %reader, heartbeat = count, ?timeout, "reader stopped heart-beating; took it offline at its recorded positions");
+                // Take a share of its segments now.
+                self.last_rebalance = None;
+            }
         }
         Ok(())
     }
@@ -269,10 +350,14 @@ impl EventReader {
             self.settings.rebalance_interval
         };
         let since = self.last_rebalance.map_or(interval, |at| at.elapsed());
-        interval
+        let mut wait = interval
             .saturating_sub(since)
-            .min(self.settings.position_update_interval)
-            .max(Duration::from_millis(10))
+            .min(self.settings.position_update_interval);
+        if self.settings.offline_timeout.is_some() {
+            let detection = self.detection_interval();
+            wait = wait.min(detection.saturating_sub(self.last_detection.elapsed()));
+        }
+        wait.max(Duration::from_millis(10))
     }
 
     /// The next complete event of an owned segment, round robin.
@@ -371,6 +456,12 @@ impl EventReader {
         }
     }
 
+    fn stop_heartbeat(&mut self) {
+        if let Some(task) = self.heartbeat.take() {
+            task.abort();
+        }
+    }
+
     fn stop_all(&mut self) {
         for (_, owned) in std::mem::take(&mut self.owned) {
             owned.task.abort();
@@ -400,10 +491,37 @@ impl EventReader {
 }
 
 impl Drop for EventReader {
-    /// Stops the fetch tasks. The reader stays online in the group (no goodbye) until
-    /// [`ReaderGroup::reader_offline`] takes it out; use [`EventReader::close`] to leave.
+    /// Stops the fetch tasks and the heartbeat. The reader stays online in the group (no
+    /// goodbye) until [`ReaderGroup::reader_offline`] or another reader's failure detector
+    /// takes it out; use [`EventReader::close`] to leave.
     fn drop(&mut self) {
         self.stop_all();
+        self.stop_heartbeat();
+    }
+}
+
+/// Moves `reader`'s heartbeat counter on every `interval` until the reader is offline (or the
+/// task is aborted: the reader was closed or dropped).
+async fn heartbeat(group: ReaderGroup, reader: String, interval: Duration) {
+    // The first heartbeat was written when the reader joined.
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let result = group
+            .state
+            .lock()
+            .await
+            .update(|update| state::heartbeat(update, &reader))
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(SyncError::Precondition(message)) => {
+                tracing::debug!(%reader, %message, "heartbeat stops");
+                return;
+            }
+            Err(error) => tracing::warn!(%reader, %error, "heartbeat failed"),
+        }
     }
 }
 

@@ -12,7 +12,8 @@ use crate::sync::{SyncError, Synchronizer, Update, Value};
 
 use super::format::{
     ConfigVersioned, Offset, SegmentNumber, SegmentRecord, ASSIGNED, ASSIGNED_TYPE, CONFIG,
-    CONFIG_KEY, CONFIG_TYPE, DISTANCE, DISTANCE_TYPE, FUTURE, FUTURE_TYPE, OFFSET_TYPE, UNASSIGNED,
+    CONFIG_KEY, CONFIG_TYPE, DISTANCE, DISTANCE_TYPE, FUTURE, FUTURE_TYPE, HEARTBEATS,
+    HEARTBEAT_TYPE, OFFSET_TYPE, UNASSIGNED,
 };
 
 /// Segment → offset.
@@ -127,7 +128,48 @@ pub fn remove_reader(
     if update.contains(DISTANCE, reader) {
         update.insert_tombstone(DISTANCE, reader)?;
     }
+    if update.contains(HEARTBEATS, reader) {
+        update.insert_tombstone(HEARTBEATS, reader)?;
+    }
     Ok(())
+}
+
+/// Every reader's heartbeat counter (readers of ours that heartbeat; official readers never
+/// do).
+pub fn heartbeats(view: &impl StateView) -> Result<BTreeMap<String, u64>, SyncError> {
+    view.entries(HEARTBEATS)
+        .into_iter()
+        .map(|(reader, value)| Ok((reader, value.decode()?)))
+        .collect()
+}
+
+/// `reader` is alive: its heartbeat counter moves on. A precondition failure if it is
+/// offline (it stops heart-beating).
+pub fn heartbeat(update: &mut Update, reader: &str) -> Result<u64, SyncError> {
+    if !update.contains(ASSIGNED, reader) {
+        return Err(SyncError::Precondition(format!(
+            "reader {reader} is not online"
+        )));
+    }
+    let count = update
+        .get_as::<u64>(HEARTBEATS, reader)?
+        .unwrap_or(0)
+        .wrapping_add(1);
+    update.insert(HEARTBEATS, reader, HEARTBEAT_TYPE, &count)?;
+    Ok(count)
+}
+
+/// Takes `reader` offline at its recorded positions if its heartbeat is still `stale` (the
+/// failure detector's verdict); returns whether it did. The heartbeat's removal makes the
+/// change conflict with a heartbeat written meanwhile (the verdict is then checked again).
+pub fn remove_if_stale(update: &mut Update, reader: &str, stale: u64) -> Result<bool, SyncError> {
+    if !update.contains(ASSIGNED, reader)
+        || update.get_as::<u64>(HEARTBEATS, reader)? != Some(stale)
+    {
+        return Ok(false);
+    }
+    remove_reader(update, reader, None)?;
+    Ok(true)
 }
 
 /// Moves up to `max` unassigned segments (lowest first) to `reader`; returns them with their
@@ -356,6 +398,33 @@ mod tests {
         assert!(assigned(&update).unwrap().is_empty());
         assert!(remove_reader(&mut update, "a", None).is_err());
         assert!(acquire(&mut update, "a", 1).is_err());
+    }
+
+    #[test]
+    fn stale_readers_are_removed_only_while_their_heartbeat_stands_still() {
+        let mut update = group_of(2);
+        add_reader(&mut update, "a").unwrap();
+        add_reader(&mut update, "official").unwrap();
+        acquire(&mut update, "a", 1).unwrap();
+        update_positions(&mut update, "a", &Positions::from([(segment(0, 0), 10)])).unwrap();
+        assert_eq!(heartbeat(&mut update, "a").unwrap(), 1);
+        assert_eq!(heartbeat(&mut update, "a").unwrap(), 2);
+        assert!(heartbeat(&mut update, "gone").is_err());
+        assert_eq!(
+            heartbeats(&update).unwrap(),
+            BTreeMap::from([("a".to_owned(), 2)])
+        );
+        // A reader that never heart-beat is never stale.
+        assert!(!remove_if_stale(&mut update, "official", 0).unwrap());
+        assert!(!remove_if_stale(&mut update, "a", 1).unwrap());
+        assert!(remove_if_stale(&mut update, "a", 2).unwrap());
+        assert!(!remove_if_stale(&mut update, "a", 2).unwrap());
+        assert!(heartbeats(&update).unwrap().is_empty());
+        assert_eq!(
+            unassigned(&update).unwrap(),
+            Positions::from([(segment(0, 0), 10), (segment(0, 1), 0)])
+        );
+        assert_eq!(assigned(&update).unwrap().len(), 1);
     }
 
     #[test]
