@@ -566,3 +566,30 @@ async fn transient_segments_merge_into_their_parent_and_vanish_with_their_connec
     assert!(matches!(reply, Reply::SegmentPolicyUpdated(_)), "{reply:?}");
     server.stop().await;
 }
+
+/// A synchronizer removes a key by writing a tombstone value and then removing it; its readers
+/// learn of the removal from the tombstone alone, so a removal in the same delta page must not
+/// hide the tombstone (it used to, and readers kept the key's old value).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_reads_keep_a_value_written_just_before_a_removal() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    c.create_table(TABLE).await;
+    versions(
+        &mut c,
+        vec![
+            entry("x", wire::NO_VERSION, "old"),
+            entry("y", wire::NO_VERSION, "1"),
+        ],
+    )
+    .await;
+    let tombstone = versions(&mut c, vec![entry("x", wire::NO_VERSION, "tombstone")]).await;
+    assert!(matches!(
+        remove(&mut c, vec![key("x", tombstone[0])]).await,
+        Reply::TableKeysRemoved(_)
+    ));
+    // Pages of two entries: [x=old, y=1], then [x=tombstone, remove x].
+    let (changes, _) = delta(&mut c, 0).await;
+    let last_x = changes.iter().rev().find(|(k, _, _)| k == "x").cloned();
+    assert_eq!(last_x, Some(("x".into(), tombstone[0], "tombstone".into())));
+}

@@ -353,13 +353,15 @@ pub(super) async fn read_delta(
     let count = usize::try_from(read.suggested_entry_count)
         .unwrap_or(1)
         .clamp(1, limits.max_table_page_entries);
-    // Latest value per key within the page, in the order keys were first written.
+    // Latest written value per key within the page, in the order keys were first written.
+    // Removals are not listed (delta reads carry written entries only), and a removal must not
+    // hide the write before it in the same page either: a synchronizer writes a tombstone value
+    // and then removes the key, and its readers learn of the removal from the tombstone alone.
     let mut order: Vec<Bytes> = Vec::new();
-    let mut latest: HashMap<Bytes, Option<(Bytes, u64)>> = HashMap::new();
+    let mut latest: HashMap<Bytes, (Bytes, u64)> = HashMap::new();
     let mut bytes = 0;
     let mut consumed = 0;
-    let mut live = 0usize;
-    // Read on until the page has a live entry or the table ends, so that an empty page always
+    // Read on until the page has an entry or the table ends, so that an empty page always
     // means "nothing newer" (the clients stop at an empty page).
     while position < info.length {
         let (raw, _) = container
@@ -374,18 +376,19 @@ pub(super) async fn read_delta(
                 + pravaha_segmentstore::table::entry_length(entry.key.len(), value_length);
             bytes += entry.key.len() + value_length + 16;
             consumed += 1;
-            let value = entry.value.map(|value| (value, entry.version));
-            live += usize::from(value.is_some());
-            match latest.insert(entry.key.clone(), value) {
-                None => order.push(entry.key),
-                Some(Some(_)) => live -= 1,
-                Some(None) => {}
+            if let Some(value) = entry.value {
+                if latest
+                    .insert(entry.key.clone(), (value, entry.version))
+                    .is_none()
+                {
+                    order.push(entry.key);
+                }
             }
-            if live > 0 && (consumed >= count || bytes >= limits.max_table_page_bytes) {
+            if !latest.is_empty() && (consumed >= count || bytes >= limits.max_table_page_bytes) {
                 break;
             }
         }
-        if live > 0 {
+        if !latest.is_empty() {
             break;
         }
     }
@@ -393,7 +396,7 @@ pub(super) async fn read_delta(
     let mut page: Vec<(Bytes, Bytes, u64)> = order
         .into_iter()
         .filter_map(|key| {
-            let (value, version) = latest.remove(&key)??;
+            let (value, version) = latest.remove(&key)?;
             Some((key, value, version))
         })
         .collect();
