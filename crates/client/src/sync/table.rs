@@ -6,10 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use pravaha_wire::{self as wire, Reply, Request, TableEntries, TableKey, TableValue};
 
-use crate::segment::{
-    next_request_id, Connection, ConnectionConfig, ConnectionError, Endpoint, Locator,
-    ReaderConfig, RetryPolicy,
-};
+use crate::segment::{next_request_id, Locator, ReaderConfig, ReaderError, SegmentReader};
 
 /// Table-key version meaning "the key must not exist" (and the version of an absent key).
 pub const NOT_EXISTS: i64 = wire::NOT_EXISTS;
@@ -27,30 +24,24 @@ pub enum TableError {
     KeyDoesNotExist { table: String },
     #[error("table {0} does not exist")]
     NoSuchTable(String),
-    #[error("the delegation token for table {table} was refused: {message}")]
-    TokenRefused { table: String, message: String },
-    #[error("could not locate table {table}: {message}")]
-    Locate { table: String, message: String },
+    /// The request failed for good: connection, time-out, token, or retries exhausted.
     #[error(transparent)]
-    Connection(#[from] ConnectionError),
-    #[error("{request} on table {table} took longer than {timeout:?}")]
-    Timeout {
-        table: String,
-        request: &'static str,
-        timeout: std::time::Duration,
-    },
-    #[error("gave up on table {table} after {attempts} failed attempts; last: {last}")]
-    RetriesExhausted {
-        table: String,
-        attempts: u32,
-        last: Box<TableError>,
-    },
+    Segment(ReaderError),
     #[error("segment store refused {request} on table {table}: {message}")]
     Server {
         table: String,
         request: &'static str,
         message: String,
     },
+}
+
+impl From<ReaderError> for TableError {
+    fn from(error: ReaderError) -> Self {
+        match error {
+            ReaderError::NoSuchSegment(table) => Self::NoSuchTable(table),
+            other => Self::Segment(other),
+        }
+    }
 }
 
 impl TableError {
@@ -77,22 +68,16 @@ pub struct TableDelta {
 enum Outcome<T> {
     Done(T),
     Fail(TableError),
-    Retry {
-        cause: TableError,
-        endpoint: bool,
-        token: bool,
-    },
 }
 
-/// One table segment. Requests are sequential (`&mut self`); the connection is kept between
-/// them and replaced after any failure. Connection failures, time-outs, `WrongHost` and expired
-/// tokens are retried per the configuration's retry policy.
+/// One table segment. Requests are sequential (`&mut self`) and go through a
+/// [`SegmentReader`]'s exchange: the connection is kept between them and replaced after any
+/// failure; connection failures, time-outs, `WrongHost` and expired tokens are retried per the
+/// configuration's retry policy.
 #[derive(Debug)]
 pub struct TableSegment {
     name: String,
-    locator: Arc<dyn Locator>,
-    config: ReaderConfig,
-    connection: Option<Connection>,
+    segment: SegmentReader,
 }
 
 impl TableSegment {
@@ -128,11 +113,10 @@ impl TableSegment {
 
     /// Table segment `name`, assumed to exist; nothing is sent yet.
     pub fn open(locator: Arc<dyn Locator>, name: impl Into<String>, config: ReaderConfig) -> Self {
+        let name = name.into();
         Self {
-            name: name.into(),
-            locator,
-            config,
-            connection: None,
+            segment: SegmentReader::new(locator, name.clone(), config),
+            name,
         }
     }
 
@@ -304,128 +288,38 @@ impl TableSegment {
         .await
     }
 
+    /// Sends the request `build` makes; the replies every segment request shares (`WrongHost`,
+    /// refused or expired tokens, server errors) are handled and retried by the segment layer,
+    /// the rest interpreted here.
     async fn request<T>(
         &mut self,
         name: &'static str,
         build: impl Fn(String) -> Request,
         interpret: impl Fn(Reply) -> Outcome<T>,
     ) -> Result<T, TableError> {
-        let mut failures = 0u32;
-        let (mut refresh_endpoint, mut refresh_token) = (false, false);
-        loop {
-            let cause = match self
-                .attempt(name, &build, refresh_endpoint, refresh_token)
-                .await
-            {
-                Ok(reply) => match interpret(reply) {
-                    Outcome::Done(value) => return Ok(value),
-                    Outcome::Fail(error) => return Err(error),
-                    Outcome::Retry {
-                        cause,
-                        endpoint,
-                        token,
-                    } => {
-                        (refresh_endpoint, refresh_token) = (endpoint, token);
-                        cause
-                    }
-                },
-                Err(cause) => cause,
-            };
-            self.connection = None;
-            failures += 1;
-            tracing::debug!(table = %self.name, request = name, error = %cause, "table request failed");
-            let retry: &RetryPolicy = &self.config.retry;
-            if matches!(
-                cause,
-                TableError::Connection(ConnectionError::IncompatibleVersion { .. })
-            ) {
-                return Err(cause);
-            }
-            if !retry.allows_another(failures) {
-                return Err(TableError::RetriesExhausted {
-                    table: self.name.clone(),
-                    attempts: failures,
-                    last: Box::new(cause),
-                });
-            }
-            tokio::time::sleep(retry.delay(failures)).await;
-        }
-    }
-
-    async fn attempt(
-        &mut self,
-        name: &'static str,
-        build: &impl Fn(String) -> Request,
-        refresh_endpoint: bool,
-        refresh_token: bool,
-    ) -> Result<Reply, TableError> {
-        let located = async {
-            let endpoint = self.locator.endpoint(&self.name, refresh_endpoint).await?;
-            let token = self.locator.token(&self.name, refresh_token).await?;
-            Ok::<(Endpoint, String), crate::segment::LocatorError>((endpoint, token))
-        };
-        let (endpoint, token) = located.await.map_err(|error| TableError::Locate {
-            table: self.name.clone(),
-            message: error.to_string(),
-        })?;
-        if self
-            .connection
-            .as_ref()
-            .is_some_and(|connection| *connection.endpoint() != endpoint)
-        {
-            self.connection = None;
-        }
-        if self.connection.is_none() {
-            let config: &ConnectionConfig = &self.config.connection;
-            self.connection = Some(Connection::connect(&endpoint, config).await?);
-        }
-        let connection = self.connection.as_mut().expect("connected above");
-        let request = build(token);
-        match tokio::time::timeout(self.config.request_timeout, connection.exchange(&request)).await
-        {
-            Ok(reply) => Ok(reply?),
-            Err(_) => Err(TableError::Timeout {
-                table: self.name.clone(),
-                request: name,
-                timeout: self.config.request_timeout,
-            }),
+        let reply = self
+            .segment
+            .exchange(name, build, |reply| {
+                !matches!(
+                    reply,
+                    Reply::WrongHost(_) | Reply::AuthTokenCheckFailed(_) | Reply::ErrorMessage(_)
+                )
+            })
+            .await?;
+        match interpret(reply) {
+            Outcome::Done(value) => Ok(value),
+            Outcome::Fail(error) => Err(error),
         }
     }
 }
 
-/// The replies every table request shares.
+/// The replies a table request may get besides its own answer.
 fn other_reply<T>(table: &str, request: &'static str, reply: Reply) -> Outcome<T> {
     let table = table.to_owned();
     match reply {
         Reply::TableKeyBadVersion(_) => Outcome::Fail(TableError::BadKeyVersion { table }),
         Reply::TableKeyDoesNotExist(_) => Outcome::Fail(TableError::KeyDoesNotExist { table }),
         Reply::NoSuchSegment(_) => Outcome::Fail(TableError::NoSuchTable(table)),
-        Reply::WrongHost(_) => Outcome::Retry {
-            cause: TableError::Server {
-                table,
-                request,
-                message: "wrong host".into(),
-            },
-            endpoint: true,
-            token: false,
-        },
-        Reply::AuthTokenCheckFailed(failed) if failed.error_code == 1 => Outcome::Retry {
-            cause: TableError::TokenRefused {
-                table,
-                message: "expired".into(),
-            },
-            endpoint: false,
-            token: true,
-        },
-        Reply::AuthTokenCheckFailed(failed) => Outcome::Fail(TableError::TokenRefused {
-            table,
-            message: failed.server_stack_trace,
-        }),
-        Reply::ErrorMessage(error) => Outcome::Fail(TableError::Server {
-            table,
-            request,
-            message: error.message,
-        }),
         other => Outcome::Fail(TableError::Server {
             table,
             request,
