@@ -157,6 +157,17 @@ impl RetryPolicy {
         }
     }
 
+    /// Whether another attempt may follow `failed_attempts` failed ones.
+    pub fn allows_another(&self, failed_attempts: u32) -> bool {
+        failed_attempts < self.max_attempts.max(1)
+    }
+
+    /// The pause after failed attempt `attempt` (1 = the first), with random jitter: what every
+    /// retry loop of the client (controller requests, segment connections) sleeps.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        self.jittered_delay(attempt, jitter())
+    }
+
     /// [`Self::delay`] scaled into `[delay / 2, delay]` by `jitter` in [0, 1] (clamped).
     pub fn jittered_delay(&self, attempt: u32, jitter: f64) -> Duration {
         let jitter = if jitter.is_nan() {
@@ -192,5 +203,40 @@ impl RetryPolicy {
             ));
         }
         Ok(())
+    }
+}
+
+/// A number in `[0, 1)` to spread retries; random enough for that, not for anything else.
+fn jitter() -> f64 {
+    // The low 53 bits of a v4 UUID are random, and 53 bits make an evenly spread f64.
+    let random = uuid::Uuid::new_v4().as_u128();
+    let bits = u64::try_from(random & ((1 << 53) - 1)).unwrap_or(0);
+    bits as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_stays_in_the_upper_half_of_the_delay() {
+        let policy = RetryPolicy::default();
+        for attempt in 1..6 {
+            for _ in 0..100 {
+                let pause = policy.backoff(attempt);
+                let full = policy.delay(attempt);
+                assert!(pause >= full / 2 && pause <= full, "{attempt}: {pause:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn attempts_are_bounded() {
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        };
+        assert!(policy.allows_another(2));
+        assert!(!policy.allows_another(3));
     }
 }

@@ -204,7 +204,7 @@ impl ControllerClient {
                 "controller request failed; retrying"
             );
             if attempt < attempts {
-                tokio::time::sleep(policy.jittered_delay(attempt, jitter())).await;
+                tokio::time::sleep(policy.backoff(attempt)).await;
             }
         }
         Err(ControllerError::Unavailable {
@@ -237,14 +237,6 @@ fn channel(
             .map_err(invalid)?;
     }
     Ok(endpoint.connect_lazy())
-}
-
-/// A number in `[0, 1)` to spread retries; random enough for that, not for anything else.
-fn jitter() -> f64 {
-    // The low 53 bits of a v4 UUID are random, and 53 bits make an evenly spread f64.
-    let random = uuid::Uuid::new_v4().as_u128();
-    let bits = u64::try_from(random & ((1 << 53) - 1)).unwrap_or(0);
-    bits as f64 / (1u64 << 53) as f64
 }
 
 /// Every page of a listing: asks with each returned token until a page comes back empty (the
@@ -295,12 +287,5 @@ mod tests {
             .get("authorization")
             .is_none());
         assert!(!format!("{anonymous:?}").is_empty());
-    }
-
-    #[test]
-    fn jitter_stays_in_range() {
-        for _ in 0..1000 {
-            assert!((0.0..1.0).contains(&jitter()));
-        }
     }
 }

@@ -286,7 +286,7 @@ impl ControllerClient {
         let mut polls = 0u32;
         while self.check_scale(stream, started.epoch).await? == ScaleStatus::InProgress {
             polls = polls.saturating_add(1);
-            let pause = policy.jittered_delay(polls, super::jitter());
+            let pause = policy.backoff(polls);
             if tokio::time::Instant::now() + pause > deadline {
                 return Err(ControllerError::TimedOut {
                     message: format!(

@@ -53,9 +53,7 @@ pub use writer::EventWriter;
 use crate::config::ClientConfig;
 use crate::controller::types::ScopedStream;
 use crate::controller::{ControllerClient, ControllerError};
-use crate::segment::{
-    AppendError, ByteBudget, Locator, ReaderError, RetryPolicy, WriterConfig, WriterError,
-};
+use crate::segment::{AppendError, ByteBudget, Locator, ReaderError, WriterConfig, WriterError};
 
 /// Why an event writer or a transaction could not do what was asked.
 ///
@@ -175,11 +173,7 @@ impl ClientFactory {
         let budget = usize::try_from(config.max_in_flight_bytes_per_writer()).unwrap_or(usize::MAX);
         WriterConfig {
             budget: ByteBudget::new(budget),
-            retry: RetryPolicy {
-                max_attempts: retry.max_attempts,
-                initial_delay: retry.initial_delay,
-                max_delay: retry.max_delay,
-            },
+            retry: *retry,
             ..WriterConfig::default()
         }
     }

@@ -20,7 +20,7 @@ use crate::sync::SyncError;
 const FETCHED_CAPACITY: usize = 4;
 
 /// How a reader shares work and records its progress.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReaderSettings {
     /// How often the reader compares its share of segments with the group's and acquires or
     /// releases one (the official client: 10 s).

@@ -62,7 +62,6 @@ mod event;
 mod parser;
 mod pipeline;
 mod reader;
-mod retry;
 mod session;
 mod writer;
 
@@ -72,6 +71,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+pub use crate::config::RetryPolicy;
 pub use budget::{BudgetPermit, ByteBudget};
 pub use connection::{
     Connection, ConnectionConfig, ConnectionError, ConnectionReader, ConnectionWriter,
@@ -82,7 +82,6 @@ pub use event::{
 };
 pub use parser::{Event, EventParser, ParseError};
 pub use reader::{ReaderConfig, ReaderError, SegmentInfo, SegmentRead, SegmentReader};
-pub use retry::RetryPolicy;
 pub use writer::{SegmentWriter, SessionEnd, WriterConfig, WriterError};
 
 /// A boxed, sendable future, as [`Locator`] returns.

@@ -8,11 +8,11 @@ use bytes::Bytes;
 use pravaha_wire::{self as wire, Reply, Request};
 
 use super::connection::{Connection, ConnectionConfig, ConnectionError};
-use super::retry::RetryPolicy;
 use super::{next_request_id, Endpoint, Locator};
+use crate::config::RetryPolicy;
 
 /// How a reader behaves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReaderConfig {
     pub connection: ConnectionConfig,
     /// Bounds one request once connected. A read at the tail of an open segment is held by the
@@ -283,7 +283,7 @@ impl SegmentReader {
                     last: Box::new(cause),
                 });
             }
-            tokio::time::sleep(self.config.retry.delay(failures)).await;
+            tokio::time::sleep(self.config.retry.backoff(failures)).await;
         }
     }
 

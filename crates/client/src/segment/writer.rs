@@ -12,9 +12,9 @@ use tokio::task::JoinHandle;
 use super::budget::ByteBudget;
 use super::connection::{ConnectionConfig, ConnectionError};
 use super::event::{AppendError, AppendFuture, Framing, PendingEvent};
-use super::retry::RetryPolicy;
 use super::session::{Command, Session, SessionStats};
 use super::{Endpoint, Locator};
+use crate::config::RetryPolicy;
 
 /// Commands queued between the handle and the session task; the byte budget bounds the rest.
 const COMMAND_QUEUE: usize = 1024;

@@ -34,6 +34,7 @@ pub fn quick_retries() -> RetryPolicy {
         max_attempts: 40,
         initial_delay: std::time::Duration::from_millis(10),
         max_delay: std::time::Duration::from_millis(250),
+        multiplier: 2.0,
     }
 }
 

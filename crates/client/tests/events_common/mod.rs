@@ -42,6 +42,7 @@ pub fn writer_config(budget: usize) -> WriterConfig {
             max_attempts: 60,
             initial_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(250),
+            multiplier: 2.0,
         },
         ..WriterConfig::default()
     }

@@ -17,7 +17,7 @@ impl Session {
         loop {
             self.pause_before_retry()?;
             if self.failures > 0 {
-                tokio::time::sleep(self.config.retry.delay(self.failures)).await;
+                tokio::time::sleep(self.config.retry.backoff(self.failures)).await;
             }
             let attempt = async {
                 let (endpoint, mut connection) = self.open(refresh).await?;
@@ -64,7 +64,7 @@ impl Session {
                 return outcome;
             }
             if self.failures > 0 {
-                tokio::time::sleep(self.config.retry.delay(self.failures)).await;
+                tokio::time::sleep(self.config.retry.backoff(self.failures)).await;
             }
             match self.final_event_number().await {
                 Ok(last) => {
