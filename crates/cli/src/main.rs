@@ -4,6 +4,8 @@
 
 mod bench;
 mod config;
+#[allow(dead_code)] // used by the client commands, landing next
+mod connect;
 mod controller;
 mod segmentstore;
 
