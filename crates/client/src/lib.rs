@@ -12,6 +12,31 @@
 //! - [`sync`] and [`group`]: table-segment state in the official Rust client's format, and reader
 //!   groups and readers on it (readers of both clients can share one group);
 //! - [`byte`]: byte streams; [`table`]: Key-Value Tables.
+//!
+//! Writing events to a new stream (reading them back takes a [`ReaderGroup`] and its
+//! [`EventReader`]s; see `examples/consumer_group.rs`):
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use pravaha_client::controller::types::{ScopedStream, StreamConfiguration};
+//! use pravaha_client::{ClientConfig, ClientFactory, StreamManager};
+//!
+//! // `PRAVAHA_CONTROLLER_URI` and friends, else a local `pravaha standalone`.
+//! let config = ClientConfig::from_env()?;
+//! let stream = ScopedStream::new("shop", "orders");
+//! let manager = StreamManager::new(config.clone())?;
+//! manager.create_scope(&stream.scope).await?;
+//! manager.create_stream(&stream, &StreamConfiguration::fixed(3)).await?;
+//!
+//! let factory = ClientFactory::new(config)?;
+//! let writer = factory.create_event_writer(stream).await?;
+//! // Events with one routing key keep their order.
+//! let acknowledged = writer.write_event(Some("customer-42"), "order 17").await?;
+//! acknowledged.await?; // durable
+//! writer.close().await?;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod admin;
 pub mod byte;

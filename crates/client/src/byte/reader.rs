@@ -61,6 +61,7 @@ impl ByteReader {
         })
     }
 
+    /// The stream this reader reads.
     pub fn stream(&self) -> &ScopedStream {
         &self.stream
     }

@@ -91,6 +91,7 @@ impl ByteWriter {
         })
     }
 
+    /// The stream this writer appends to.
     pub fn stream(&self) -> &ScopedStream {
         &self.stream
     }

@@ -52,6 +52,7 @@ pub enum Credentials {
 }
 
 impl Credentials {
+    /// HTTP Basic credentials.
     pub fn basic(username: impl Into<String>, password: impl Into<String>) -> Self {
         Self::Basic {
             username: username.into(),
@@ -59,6 +60,7 @@ impl Credentials {
         }
     }
 
+    /// A bearer token.
     pub fn bearer(token: impl Into<String>) -> Self {
         Self::Bearer {
             token: token.into(),

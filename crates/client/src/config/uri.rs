@@ -145,6 +145,7 @@ pub struct ServerAddress {
 }
 
 impl ServerAddress {
+    /// The address `host:port`; an IPv6 host is given without brackets.
     pub fn new(host: impl Into<String>, port: u16) -> Self {
         Self {
             host: host.into(),

@@ -15,6 +15,15 @@ use super::types::{ScopedStream, SegmentId, StreamCut};
 use super::{ControllerClient, ControllerError, Target};
 
 /// Whether, and how, a reader group's position holds back its streams' retention.
+///
+/// ```
+/// use pravaha_client::controller::{ReaderGroupRecord, RetentionMode};
+///
+/// let mut group = ReaderGroupRecord::new("shop", "billing");
+/// assert_eq!(group.retention, RetentionMode::None); // the default
+/// // Data stays until this group's readers have checkpointed past it.
+/// group.retention = RetentionMode::Automatic;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RetentionMode {
     /// The group does not count for retention.

@@ -156,6 +156,7 @@ impl ClientFactory {
         }
     }
 
+    /// The controller client the factory's writers use.
     pub fn controller(&self) -> &ControllerClient {
         &self.controller
     }

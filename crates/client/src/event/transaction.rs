@@ -76,6 +76,7 @@ impl TransactionalEventWriter {
         self
     }
 
+    /// The stream the transactions write to.
     pub fn stream(&self) -> &ScopedStream {
         &self.stream
     }
@@ -141,10 +142,12 @@ pub struct Transaction {
 }
 
 impl Transaction {
+    /// The transaction's id, as the controller knows it.
     pub fn id(&self) -> TxnId {
         self.id
     }
 
+    /// The stream the transaction writes to.
     pub fn stream(&self) -> &ScopedStream {
         &self.writer.stream
     }

@@ -104,6 +104,7 @@ impl EventWriter {
         })
     }
 
+    /// The stream this writer writes to.
     pub fn stream(&self) -> &ScopedStream {
         &self.stream
     }

@@ -9,6 +9,19 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// Each pending event holds a [`BudgetPermit`] for its size until it completes; a writer whose
 /// event does not fit waits (back pressure). Give every segment writer of one event writer the
 /// same budget (clone it) so that moving events to successor segments keeps the bound.
+///
+/// ```
+/// use pravaha_client::segment::ByteBudget;
+///
+/// let budget = ByteBudget::new(1024);
+/// let shared = budget.clone();
+/// let first = budget.try_acquire(1000).expect("1000 of 1024 bytes are free");
+/// assert_eq!(shared.available(), 24);
+/// assert!(shared.try_acquire(100).is_none()); // would wait: not enough is free
+/// assert!(futures::executor::block_on(budget.acquire(2048)).is_none()); // never fits
+/// drop(first); // the event completed
+/// assert_eq!(shared.available(), 1024);
+/// ```
 #[derive(Debug, Clone)]
 pub struct ByteBudget {
     semaphore: Arc<Semaphore>,
@@ -16,6 +29,17 @@ pub struct ByteBudget {
 }
 
 /// Bytes of a [`ByteBudget`] held by one event; returned when dropped.
+///
+/// ```
+/// use pravaha_client::segment::{BudgetPermit, ByteBudget};
+///
+/// let budget = ByteBudget::new(100);
+/// let permit = futures::executor::block_on(budget.acquire(60)).expect("60 bytes fit");
+/// assert_eq!((permit.bytes(), budget.available()), (60, 40));
+/// drop(permit);
+/// assert_eq!(budget.available(), 100);
+/// assert_eq!(BudgetPermit::empty().bytes(), 0);
+/// ```
 #[derive(Debug)]
 pub struct BudgetPermit {
     _permit: Option<OwnedSemaphorePermit>,
@@ -32,6 +56,7 @@ impl ByteBudget {
         }
     }
 
+    /// The most bytes that can be held at once.
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -90,6 +115,7 @@ impl BudgetPermit {
         }
     }
 
+    /// The bytes this permit holds.
     pub fn bytes(&self) -> usize {
         self.bytes
     }

@@ -16,6 +16,19 @@ use super::Endpoint;
 const INPUT_CAPACITY: usize = 16 << 10;
 
 /// How connections are made.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use pravaha_client::segment::ConnectionConfig;
+///
+/// // A segment store on a slow link: more time to connect, and no reply above 1 MiB.
+/// let config = ConnectionConfig {
+///     connect_timeout: Duration::from_secs(30),
+///     max_frame_payload: 1 << 20,
+/// };
+/// assert!(config.max_frame_payload < ConnectionConfig::default().max_frame_payload);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionConfig {
     /// Bounds dialling and the `Hello` exchange together.
@@ -36,6 +49,18 @@ impl Default for ConnectionConfig {
 
 /// Why a connection could not be made or used. Every variant means the connection is unusable;
 /// all of them may succeed on a new connection except [`ConnectionError::IncompatibleVersion`].
+///
+/// ```
+/// use pravaha_client::segment::{ConnectionError, Endpoint};
+///
+/// let error = ConnectionError::IncompatibleVersion {
+///     endpoint: Endpoint::new("store-1.local", 12345),
+///     low: 1,
+///     high: 5,
+/// };
+/// let message = error.to_string();
+/// assert!(message.starts_with("segment store store-1.local:12345 speaks wire versions 1..=5"));
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ConnectionError {
     #[error("could not connect to segment store {endpoint}: {source}")]
@@ -74,6 +99,29 @@ pub enum ConnectionError {
 }
 
 /// A connection that has exchanged `Hello`.
+///
+/// For requests the client has no higher-level call for; segment writers and readers make
+/// their own connections.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use pravaha_client::segment::{next_request_id, Connection, ConnectionConfig, Endpoint};
+/// use pravaha_wire::{GetStreamSegmentInfo, Reply, Request};
+///
+/// let endpoint = Endpoint::new("127.0.0.1", 12345);
+/// let mut connection = Connection::connect(&endpoint, &ConnectionConfig::default()).await?;
+/// let request = Request::GetStreamSegmentInfo(GetStreamSegmentInfo {
+///     request_id: next_request_id(),
+///     segment_name: "shop/orders/0.#epoch.0".into(),
+///     delegation_token: String::new(),
+/// });
+/// match connection.exchange(&request).await? {
+///     Reply::StreamSegmentInfo(info) => println!("{} bytes", info.write_offset),
+///     other => println!("answered {}", other.name()),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Connection {
     reader: ConnectionReader,
@@ -139,6 +187,7 @@ impl Connection {
         }
     }
 
+    /// The segment store at the other end.
     pub fn endpoint(&self) -> &Endpoint {
         &self.reader.endpoint
     }
@@ -177,7 +226,7 @@ impl Connection {
     }
 
     /// The read half and the write half, for a session that reads replies while it writes.
-    pub fn into_split(self) -> (ConnectionReader, ConnectionWriter) {
+    pub(crate) fn into_split(self) -> (ConnectionReader, ConnectionWriter) {
         (self.reader, self.writer)
     }
 
@@ -191,7 +240,7 @@ impl Connection {
 
 /// The read half: replies, one frame at a time.
 #[derive(Debug)]
-pub struct ConnectionReader {
+pub(crate) struct ConnectionReader {
     endpoint: Endpoint,
     stream: OwnedReadHalf,
     /// Received bytes not yet split into frames; at most one frame beyond what is split.
@@ -222,6 +271,7 @@ impl ConnectionReader {
         }
     }
 
+    /// The segment store at the other end.
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
@@ -236,7 +286,7 @@ impl ConnectionReader {
 
 /// The write half: requests are encoded into a buffer and written from it.
 #[derive(Debug)]
-pub struct ConnectionWriter {
+pub(crate) struct ConnectionWriter {
     endpoint: Endpoint,
     stream: OwnedWriteHalf,
     /// Encoded frames not yet written. Its size is the caller's to bound ([`Self::buffered`]).
@@ -281,10 +331,6 @@ impl ConnectionWriter {
     pub async fn send(&mut self, request: &Request) -> Result<(), ConnectionError> {
         self.enqueue(request)?;
         self.write_all().await
-    }
-
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
     }
 }
 

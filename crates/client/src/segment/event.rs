@@ -20,6 +20,17 @@ pub const MAX_EVENT_DATA: usize = (8 << 20) + wire::HEADER_LEN;
 pub const MAX_EVENT_PAYLOAD: usize = 8 << 20;
 
 /// How a writer turns a payload into segment bytes.
+///
+/// ```
+/// use bytes::Bytes;
+/// use pravaha_client::segment::Framing;
+///
+/// let framed = Framing::Events.apply(Bytes::from_static(b"hi"));
+/// assert_eq!(&framed[..], &[0, 0, 0, 0, 0, 0, 0, 2, b'h', b'i']);
+/// let raw = Framing::Raw.apply(Bytes::from_static(b"hi"));
+/// assert_eq!(&raw[..], b"hi");
+/// assert_eq!(Framing::default(), Framing::Events);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Framing {
     /// Pravega events: `[type 0: i32][length: i32][payload]`, big-endian; what event readers
@@ -53,6 +64,26 @@ pub fn frame_event(payload: &[u8]) -> Bytes {
 }
 
 /// Why one event was not appended.
+///
+/// ```no_run
+/// # use pravaha_client::segment::SegmentWriter;
+/// # async fn example(writer: SegmentWriter) -> Result<(), Box<dyn std::error::Error>> {
+/// use bytes::Bytes;
+/// use pravaha_client::segment::AppendError;
+///
+/// // Append only if nobody else appended since offset 0.
+/// let appended = writer.write_conditional(Bytes::from_static(b"first"), 0).await?;
+/// match appended.await {
+///     Ok(()) => println!("written at offset 0"),
+///     Err(AppendError::ConditionalCheckFailed { .. }) => {
+///         // Someone else wrote first; accept events again and read what they wrote.
+///         writer.reset().await;
+///     }
+///     Err(error) => return Err(error.into()),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AppendError {
     /// A conditional append whose expected offset was not the segment's length; also every
@@ -71,6 +102,20 @@ pub enum AppendError {
 
 /// Completes with the outcome of one event: `Ok(())` once the segment store acknowledged it
 /// (it is durable).
+///
+/// Dropping the future does not cancel the append; an event dropped without an outcome
+/// completes with [`AppendError::Dropped`]:
+///
+/// ```
+/// use bytes::Bytes;
+/// use pravaha_client::segment::{AppendError, BudgetPermit, PendingEvent};
+///
+/// let (event, appended) = PendingEvent::new(Bytes::from_static(b"data"), BudgetPermit::empty())?;
+/// drop(event); // never given to a writer
+/// let outcome = futures::executor::block_on(appended);
+/// assert!(matches!(outcome, Err(AppendError::Dropped)));
+/// # Ok::<(), pravaha_client::segment::WriterError>(())
+/// ```
 #[derive(Debug)]
 #[must_use = "an append's outcome is known only through its future"]
 pub struct AppendFuture {
@@ -93,6 +138,25 @@ impl Future for AppendFuture {
 ///
 /// A session that ends because the segment is sealed hands its pending events back in order
 /// ([`super::SessionEnd::Sealed`]); submitting them to another writer keeps their futures.
+///
+/// ```
+/// use bytes::Bytes;
+/// use pravaha_client::segment::{ByteBudget, Framing, PendingEvent};
+///
+/// # futures::executor::block_on(async {
+/// let budget = ByteBudget::new(1 << 20);
+/// let (event, acknowledged) =
+///     PendingEvent::prepare(Bytes::from_static(b"hello"), Framing::Events, None, &budget).await?;
+/// assert_eq!(event.data().len(), 8 + 5); // the event header, then the payload
+/// assert_eq!(budget.available(), (1 << 20) - 13);
+/// // A segment writer completes it when the segment store acknowledges it
+/// // (`SegmentWriter::submit`); here it is completed by hand.
+/// event.complete(Ok(()));
+/// acknowledged.await?;
+/// assert_eq!(budget.available(), 1 << 20);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub struct PendingEvent {
     data: Bytes,
     expected_offset: Option<i64>,
@@ -161,6 +225,8 @@ impl PendingEvent {
         &self.data
     }
 
+    /// The offset the segment's length must have for a conditional append; `None` appends
+    /// unconditionally.
     pub fn expected_offset(&self) -> Option<i64> {
         self.expected_offset
     }

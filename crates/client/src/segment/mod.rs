@@ -4,7 +4,7 @@
 //!
 //! - [`Connection`] is one TCP connection to a segment store: dialled with a time-out, `Hello`
 //!   exchanged (the server's version range must contain ours), frames read with the protocol's
-//!   frame limit and written from a buffer; it splits into a read and a write half.
+//!   frame limit and written from a buffer.
 //! - [`SegmentWriter`] is one writer id's append session on one segment. Events get increasing
 //!   event numbers and travel in `AppendBlockEnd` blocks, pipelined (the next block does not
 //!   wait for the previous ack). Bytes not yet acknowledged are bounded by a [`ByteBudget`]
@@ -73,9 +73,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 pub use crate::config::RetryPolicy;
 pub use budget::{BudgetPermit, ByteBudget};
-pub use connection::{
-    Connection, ConnectionConfig, ConnectionError, ConnectionReader, ConnectionWriter,
-};
+pub use connection::{Connection, ConnectionConfig, ConnectionError};
 pub use event::{
     frame_event, AppendError, AppendFuture, Framing, PendingEvent, MAX_EVENT_DATA,
     MAX_EVENT_PAYLOAD,
@@ -85,12 +83,43 @@ pub use reader::{ReaderConfig, ReaderError, SegmentInfo, SegmentRead, SegmentRea
 pub use writer::{SegmentWriter, SessionEnd, WriterConfig, WriterError};
 
 /// A boxed, sendable future, as [`Locator`] returns.
+///
+/// ```
+/// use pravaha_client::segment::{BoxFuture, Endpoint, LocatorError};
+///
+/// let answer: BoxFuture<'_, Result<Endpoint, LocatorError>> =
+///     Box::pin(async { Ok(Endpoint::new("127.0.0.1", 12345)) });
+/// let endpoint = futures::executor::block_on(answer)?;
+/// assert_eq!(endpoint.port(), 12345);
+/// # Ok::<(), LocatorError>(())
+/// ```
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Why a [`Locator`] could not answer (e.g. the controller was unreachable).
+/// Why a [`Locator`] could not answer (e.g. the controller was unreachable). Writers and
+/// readers retry on it, and report its message if they give up.
+///
+/// ```
+/// use pravaha_client::segment::LocatorError;
+///
+/// let error: LocatorError = "the controller at 127.0.0.1:9090 is unreachable".into();
+/// assert_eq!(error.to_string(), "the controller at 127.0.0.1:9090 is unreachable");
+/// ```
 pub type LocatorError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The address of a segment store: a host name or IP address, and a port.
+///
+/// It parses from and prints as `host:port`, an IPv6 address in brackets.
+///
+/// ```
+/// use pravaha_client::segment::Endpoint;
+///
+/// let endpoint: Endpoint = "[::1]:12345".parse()?;
+/// assert_eq!((endpoint.host(), endpoint.port()), ("::1", 12345));
+/// assert_eq!(endpoint.to_string(), "[::1]:12345");
+/// assert_eq!(endpoint, Endpoint::new("::1", 12345));
+/// assert!("segmentstore.local".parse::<Endpoint>().is_err()); // no port
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
     host: String,
@@ -98,6 +127,7 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// The segment store at `host` (an IPv6 address without brackets) and `port`.
     pub fn new(host: impl Into<String>, port: u16) -> Self {
         Self {
             host: host.into(),
@@ -105,10 +135,12 @@ impl Endpoint {
         }
     }
 
+    /// The host name or IP address (IPv6 without brackets).
     pub fn host(&self) -> &str {
         &self.host
     }
 
+    /// The TCP port (Pravega's default is 12345).
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -154,7 +186,53 @@ impl fmt::Display for Endpoint {
 /// Writers and readers ask before every connection attempt. `refresh` is true after the
 /// segment store answered `WrongHost` (for [`Locator::endpoint`]) or reported the token expired
 /// (for [`Locator::token`]): the answer must then be looked up again, not taken from a cache.
+///
+/// [`StaticLocator`] and [`crate::locator::ControllerLocator`] cover the usual cases; an
+/// application that knows its segment stores can implement its own:
+///
+/// ```
+/// use std::collections::HashMap;
+///
+/// use futures::executor::block_on;
+/// use pravaha_client::segment::{BoxFuture, Endpoint, Locator, LocatorError};
+///
+/// /// Segments placed by a fixed table, authentication off.
+/// struct Placement(HashMap<String, Endpoint>);
+///
+/// impl Locator for Placement {
+///     fn endpoint<'a>(
+///         &'a self,
+///         segment: &'a str,
+///         _refresh: bool,
+///     ) -> BoxFuture<'a, Result<Endpoint, LocatorError>> {
+///         Box::pin(async move {
+///             self.0
+///                 .get(segment)
+///                 .cloned()
+///                 .ok_or_else(|| format!("no segment store holds {segment}").into())
+///         })
+///     }
+///
+///     fn token<'a>(
+///         &'a self,
+///         _segment: &'a str,
+///         _refresh: bool,
+///     ) -> BoxFuture<'a, Result<String, LocatorError>> {
+///         Box::pin(async { Ok(String::new()) })
+///     }
+/// }
+///
+/// let placement = Placement(HashMap::from([(
+///     "shop/orders/0.#epoch.0".to_owned(),
+///     Endpoint::new("store-1.local", 12345),
+/// )]));
+/// let located = placement.endpoint("shop/orders/0.#epoch.0", false);
+/// assert_eq!(block_on(located)?.to_string(), "store-1.local:12345");
+/// assert!(block_on(placement.endpoint("shop/orders/1.#epoch.0", false)).is_err());
+/// # Ok::<(), LocatorError>(())
+/// ```
 pub trait Locator: Send + Sync + 'static {
+    /// The segment store that owns `segment`.
     fn endpoint<'a>(
         &'a self,
         segment: &'a str,
@@ -177,6 +255,18 @@ impl fmt::Debug for dyn Locator {
 
 /// One endpoint and one token for every segment: a standalone, a test, or a caller that
 /// resolves endpoints itself.
+///
+/// ```
+/// use futures::executor::block_on;
+/// use pravaha_client::segment::{Endpoint, Locator, StaticLocator};
+///
+/// let locator = StaticLocator::new(Endpoint::new("127.0.0.1", 12345)).with_token("a-token");
+/// // Every segment, refreshed or not, has the same answer.
+/// let endpoint = block_on(locator.endpoint("shop/orders/0.#epoch.0", true))?;
+/// assert_eq!(endpoint, Endpoint::new("127.0.0.1", 12345));
+/// assert_eq!(block_on(locator.token("shop/orders/1.#epoch.0", false))?, "a-token");
+/// # Ok::<(), pravaha_client::segment::LocatorError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaticLocator {
     pub endpoint: Endpoint,
@@ -193,6 +283,7 @@ impl StaticLocator {
         }
     }
 
+    /// The same endpoint, presenting `token` for every segment.
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = token.into();
         self

@@ -15,6 +15,17 @@ use super::reader::SegmentRead;
 pub const DEFAULT_MAX_EVENT_LEN: usize = 1 << 30;
 
 /// One event: its payload, and the offset of its record (header included) in the segment.
+///
+/// ```
+/// use bytes::Bytes;
+/// use pravaha_client::segment::{frame_event, Event, EventParser};
+///
+/// let mut parser = EventParser::new(100);
+/// parser.push(100, frame_event(b"order 17"))?;
+/// let event = parser.next_event()?.expect("one whole event");
+/// assert_eq!(event, Event { offset: 100, payload: Bytes::from_static(b"order 17") });
+/// # Ok::<(), pravaha_client::segment::ParseError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub offset: i64,
@@ -22,6 +33,25 @@ pub struct Event {
 }
 
 /// Bytes that are not a sequence of event records.
+///
+/// ```
+/// use bytes::Bytes;
+/// use pravaha_client::segment::{EventParser, ParseError};
+///
+/// let mut parser = EventParser::new(0);
+/// // Raw bytes, not event records: the first 4 bytes are not event type 0.
+/// parser.push(0, Bytes::from_static(b"plain text, no framing"))?;
+/// assert_eq!(
+///     parser.next_event(),
+///     Err(ParseError::Corrupt { offset: 0, type_code: i32::from_be_bytes(*b"plai") })
+/// );
+/// // Data must continue where the previous data ended.
+/// assert_eq!(
+///     parser.push(5, Bytes::from_static(b"x")),
+///     Err(ParseError::Discontinuous { expected: 22, got: 5 })
+/// );
+/// # Ok::<(), ParseError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
     /// A record whose type is not Event (0): corrupt data, a position that is not a record
@@ -45,6 +75,30 @@ pub enum ParseError {
 /// Push data in segment order ([`Self::push`] or [`Self::push_read`]), then take events with
 /// [`Self::next_event`] until it returns `None` (the rest is an incomplete record, kept until
 /// more data arrives). An error is final: the parser keeps returning it.
+///
+/// ```
+/// use bytes::{BufMut, Bytes, BytesMut};
+/// use pravaha_client::segment::{frame_event, EventParser};
+///
+/// let mut segment = BytesMut::new();
+/// segment.put(frame_event(b"first"));
+/// segment.put(frame_event(b"second"));
+/// let segment = segment.freeze();
+///
+/// // Reads may cut a record anywhere: here inside the second one.
+/// let mut parser = EventParser::new(0);
+/// parser.push(0, segment.slice(..20))?;
+/// let first = parser.next_event()?.expect("the first event is whole");
+/// assert_eq!((first.offset, &first.payload[..]), (0, &b"first"[..]));
+/// assert_eq!(parser.next_event()?, None); // the rest of "second" is still to come
+/// assert_eq!((parser.position(), parser.next_offset()), (13, 20));
+///
+/// parser.push(20, segment.slice(20..))?;
+/// let second = parser.next_event()?.expect("the second event is whole now");
+/// assert_eq!((second.offset, &second.payload[..]), (13, &b"second"[..]));
+/// assert_eq!(parser.buffered(), 0);
+/// # Ok::<(), pravaha_client::segment::ParseError>(())
+/// ```
 #[derive(Debug)]
 pub struct EventParser {
     /// Segment offset of the first byte not yet returned in an event.

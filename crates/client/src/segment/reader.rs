@@ -12,6 +12,19 @@ use super::{next_request_id, Endpoint, Locator};
 use crate::config::RetryPolicy;
 
 /// How a reader behaves.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use pravaha_client::segment::{ReaderConfig, RetryPolicy};
+///
+/// let config = ReaderConfig {
+///     retry: RetryPolicy { max_attempts: 3, ..RetryPolicy::default() },
+///     ..ReaderConfig::default()
+/// };
+/// assert_eq!(config.request_timeout, Duration::from_secs(30));
+/// assert!(!config.retry.allows_another(3));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReaderConfig {
     pub connection: ConnectionConfig,
@@ -34,6 +47,23 @@ impl Default for ReaderConfig {
 }
 
 /// Data read from a segment.
+///
+/// ```no_run
+/// # use pravaha_client::segment::SegmentReader;
+/// # async fn example(mut reader: SegmentReader) -> Result<(), Box<dyn std::error::Error>> {
+/// // Everything from offset 0 to the end of a sealed segment.
+/// let mut offset = 0;
+/// loop {
+///     let read = reader.read(offset, 1 << 20).await?;
+///     println!("{} bytes at offset {}", read.data.len(), read.offset);
+///     offset = read.end_offset();
+///     if read.end_of_segment {
+///         break;
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentRead {
     /// Where `data` starts: the offset asked for.
@@ -55,6 +85,25 @@ impl SegmentRead {
 }
 
 /// What a segment store says about a segment.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+///
+/// use pravaha_client::segment::{Endpoint, ReaderConfig, SegmentReader, StaticLocator};
+///
+/// let locator = Arc::new(StaticLocator::new(Endpoint::new("127.0.0.1", 12345)));
+/// let mut reader = SegmentReader::new(locator, "shop/orders/0.#epoch.0", ReaderConfig::default());
+/// let info = reader.segment_info().await?;
+/// println!(
+///     "{}: {} readable bytes, {}",
+///     info.segment,
+///     info.length - info.start_offset,
+///     if info.sealed { "sealed" } else { "open" },
+/// );
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentInfo {
     pub segment: String,
@@ -68,6 +117,25 @@ pub struct SegmentInfo {
 }
 
 /// Why a read or an information request failed.
+///
+/// Truncation is the one an application usually handles: the data it wanted is gone, and
+/// reading resumes at the segment's new start.
+///
+/// ```no_run
+/// # use pravaha_client::segment::SegmentReader;
+/// # async fn example(mut reader: SegmentReader) -> Result<(), Box<dyn std::error::Error>> {
+/// # let offset = 0;
+/// use pravaha_client::segment::ReaderError;
+///
+/// let read = match reader.read(offset, 1 << 20).await {
+///     Err(ReaderError::Truncated { start_offset, .. }) => {
+///         reader.read(start_offset, 1 << 20).await?
+///     }
+///     other => other?,
+/// };
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ReaderError {
     /// The offset lies below the segment's start offset: that data was truncated.
@@ -130,6 +198,25 @@ enum Handled<T> {
 
 /// Reads one segment. Requests are sequential (`&mut self`); the connection is kept between
 /// them and replaced after any failure.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+///
+/// use pravaha_client::segment::{Endpoint, ReaderConfig, SegmentReader, StaticLocator};
+///
+/// let locator = Arc::new(StaticLocator::new(Endpoint::new("127.0.0.1", 12345)));
+/// let mut reader = SegmentReader::new(locator, "shop/orders/0.#epoch.0", ReaderConfig::default());
+/// let info = reader.segment_info().await?;
+/// // The last KiB of the segment (or all of it, if shorter).
+/// let mut offset = (info.length - 1024).max(info.start_offset);
+/// while offset < info.length {
+///     let read = reader.read(offset, (info.length - offset) as usize).await?;
+///     offset = read.end_offset();
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct SegmentReader {
     segment: String,
@@ -153,6 +240,7 @@ impl SegmentReader {
         }
     }
 
+    /// The qualified name of the segment read.
     pub fn segment(&self) -> &str {
         &self.segment
     }

@@ -20,6 +20,22 @@ use crate::config::RetryPolicy;
 const COMMAND_QUEUE: usize = 1024;
 
 /// How an append session behaves.
+///
+/// Writers that share one budget share its bound, e.g. the writers of one stream's segments:
+///
+/// ```
+/// use pravaha_client::segment::{ByteBudget, Framing, WriterConfig};
+///
+/// let bytes = WriterConfig {
+///     framing: Framing::Raw,
+///     budget: ByteBudget::new(1 << 20),
+///     ..WriterConfig::default()
+/// };
+/// let same_budget = bytes.clone();
+/// let permit = bytes.budget.try_acquire(1 << 19).expect("half the budget is free");
+/// assert_eq!(same_budget.budget.available(), 1 << 19);
+/// # drop(permit);
+/// ```
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
     /// How [`SegmentWriter::write`] turns payloads into segment bytes.
@@ -47,6 +63,21 @@ impl Default for WriterConfig {
 }
 
 /// Why an append session could not start, failed, or refused an event.
+///
+/// ```
+/// use pravaha_client::segment::{Endpoint, WriterError};
+///
+/// let moved = WriterError::WrongHost {
+///     segment: "shop/orders/0.#epoch.0".into(),
+///     endpoint: Endpoint::new("store-1.local", 12345),
+/// };
+/// assert!(moved.is_retryable());
+/// assert_eq!(
+///     moved.to_string(),
+///     "segment store store-1.local:12345 does not own segment shop/orders/0.#epoch.0"
+/// );
+/// assert!(!WriterError::Sealed("shop/orders/0.#epoch.0".into()).is_retryable());
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WriterError {
     #[error("segment {0} is sealed")]
@@ -116,6 +147,30 @@ impl WriterError {
 }
 
 /// How an append session ended.
+///
+/// A sealed segment hands back the events it did not take; they go to its successor, in order:
+///
+/// ```no_run
+/// # use pravaha_client::segment::SegmentWriter;
+/// # type Error = Box<dyn std::error::Error>;
+/// # async fn example(writer: SegmentWriter, successor: SegmentWriter) -> Result<(), Error> {
+/// use pravaha_client::segment::SessionEnd;
+///
+/// match writer.close().await {
+///     SessionEnd::Closed => {}
+///     end @ (SessionEnd::Sealed { .. } | SessionEnd::NoSuchSegment { .. }) => {
+///         for event in end.into_unacked() {
+///             // Each keeps its future: whoever awaits it learns the successor's outcome.
+///             if let Err(event) = successor.submit(event).await {
+///                 event.complete(Err(pravaha_client::segment::AppendError::Dropped));
+///             }
+///         }
+///     }
+///     SessionEnd::Failed { error } => return Err(error.into()),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub enum SessionEnd {
     /// Closed by the caller (or its handle dropped) after every event was acknowledged.
@@ -154,6 +209,30 @@ impl SessionEnd {
 /// Conditional appends (an expected offset) travel alone: one block at a time, nothing else
 /// in flight. After one fails, every event is refused with
 /// [`AppendError::ConditionalCheckFailed`] until [`SegmentWriter::reset`].
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+///
+/// use bytes::Bytes;
+/// use pravaha_client::segment::{Endpoint, SegmentWriter, StaticLocator, WriterConfig};
+///
+/// let locator = Arc::new(StaticLocator::new(Endpoint::new("127.0.0.1", 12345)));
+/// let writer =
+///     SegmentWriter::connect(locator, "shop/orders/0.#epoch.0", WriterConfig::default()).await?;
+/// let mut acknowledgements = Vec::new();
+/// for order in ["order 1", "order 2", "order 3"] {
+///     // Pipelined: no waiting for the previous acknowledgement.
+///     acknowledgements.push(writer.write(Bytes::from(order)).await?);
+/// }
+/// for acknowledged in acknowledgements {
+///     acknowledged.await?; // durable, in this order
+/// }
+/// println!("segment length now {:?}", writer.acknowledged_offset());
+/// writer.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct SegmentWriter {
     segment: String,
@@ -209,10 +288,12 @@ impl SegmentWriter {
         })
     }
 
+    /// The qualified name of the segment written.
     pub fn segment(&self) -> &str {
         &self.segment
     }
 
+    /// The session's writer id (random), under which the segment store tracks its events.
     pub fn writer_id(&self) -> u128 {
         self.writer_id
     }

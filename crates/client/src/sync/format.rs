@@ -31,6 +31,20 @@ pub const MAX_OUTER_KEY_LEN: usize = 99;
 
 /// A value in a synchronizer table: what it holds (`type_id`, free text the official client
 /// sets to the Rust type's name) and its CBOR bytes.
+///
+/// ```
+/// use std::collections::BTreeMap;
+///
+/// use pravaha_client::sync::Value;
+///
+/// let offsets = BTreeMap::from([("orders/0.#epoch.0".to_owned(), 1024_i64)]);
+/// let value = Value::encode("Offsets", &offsets)?;
+/// assert_eq!(value.type_id, "Offsets");
+/// assert_eq!(value.decode::<BTreeMap<String, i64>>()?, offsets);
+/// assert!(value.decode::<String>().is_err()); // a map, not a string
+/// assert!(Value::tombstone().is_tombstone() && !value.is_tombstone());
+/// # Ok::<(), pravaha_client::sync::FormatError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Value {
     pub type_id: String,
@@ -54,6 +68,7 @@ impl Value {
         })
     }
 
+    /// Whether this value marks a removed inner key.
     pub fn is_tombstone(&self) -> bool {
         self.type_id == TOMBSTONE
     }
@@ -79,6 +94,18 @@ impl Value {
 }
 
 /// A synchronizer key or value that cannot be encoded or decoded.
+///
+/// ```
+/// use pravaha_client::sync::format::{composite_key, split_key};
+/// use pravaha_client::sync::FormatError;
+///
+/// let long = "x".repeat(100);
+/// assert_eq!(
+///     composite_key(&long, Some("inner")),
+///     Err(FormatError::OuterKeyTooLong { key: long.clone() })
+/// );
+/// assert_eq!(split_key("config"), Err(FormatError::BadKey { key: "config".into() }));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {
     #[error("outer key {key:?} is longer than {MAX_OUTER_KEY_LEN} bytes")]
@@ -100,6 +127,16 @@ impl FormatError {
 }
 
 /// The composite key of `outer` (and `inner`, or the outer key's marker when `None`).
+///
+/// ```
+/// use pravaha_client::sync::format::{composite_key, split_key};
+///
+/// let key = composite_key("config", Some("default"))?;
+/// assert_eq!(key, "06config/default");
+/// assert_eq!(split_key(&key)?, ("config".to_owned(), Some("default".to_owned())));
+/// assert_eq!(composite_key("config", None)?, "06config");
+/// # Ok::<(), pravaha_client::sync::FormatError>(())
+/// ```
 pub fn composite_key(outer: &str, inner: Option<&str>) -> Result<String, FormatError> {
     if outer.len() > MAX_OUTER_KEY_LEN {
         return Err(FormatError::OuterKeyTooLong {
@@ -137,6 +174,7 @@ pub fn encode_key(composite: &str) -> Bytes {
     Bytes::from(serde_cbor::to_vec(&composite).unwrap_or_default())
 }
 
+/// The composite key in table key bytes; the inverse of [`encode_key`].
 pub fn decode_key(bytes: &[u8]) -> Result<String, FormatError> {
     serde_cbor::from_slice(bytes).map_err(|error| FormatError::Decode {
         what: "a table key".into(),
@@ -144,12 +182,14 @@ pub fn decode_key(bytes: &[u8]) -> Result<String, FormatError> {
     })
 }
 
+/// The table value bytes of `value`: a CBOR map of its `type_id` and `data`.
 pub fn encode_value(value: &Value) -> Result<Bytes, FormatError> {
     serde_cbor::to_vec(value)
         .map(Bytes::from)
         .map_err(FormatError::encode)
 }
 
+/// The [`Value`] in table value bytes; the inverse of [`encode_value`].
 pub fn decode_value(bytes: &[u8]) -> Result<Value, FormatError> {
     serde_cbor::from_slice(bytes).map_err(|error| FormatError::Decode {
         what: "a table value".into(),

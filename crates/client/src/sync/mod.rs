@@ -5,7 +5,7 @@
 //!   updates and removals, reads by key and of what changed since a position);
 //! - [`Synchronizer`]: a two-level map (outer key → inner key → [`Value`]) kept in a table
 //!   segment and changed by conditional updates that retry on conflicts, in the official Rust
-//!   client's byte format ([`format`]), so both clients share one table;
+//!   client's byte format ([`format`](mod@format)), so both clients share one table;
 //! - [`ControllerLocator`]: where a segment lives and its token, asked of the controller.
 //!
 //! ```no_run

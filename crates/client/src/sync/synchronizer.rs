@@ -16,6 +16,31 @@ const DELTA_PAGE_ENTRIES: i32 = 100;
 const MAX_CONFLICTS: u32 = 1000;
 
 /// Why a synchronizer operation failed.
+///
+/// An update function refuses a change by returning [`SyncError::Precondition`]; the update
+/// then writes nothing and returns that error.
+///
+/// ```no_run
+/// # use pravaha_client::sync::Synchronizer;
+/// # async fn example(mut sync: Synchronizer) -> Result<(), Box<dyn std::error::Error>> {
+/// use pravaha_client::sync::SyncError;
+///
+/// let claimed = sync
+///     .update(|table| {
+///         if table.contains("leases", "compaction") {
+///             return Err(SyncError::Precondition("another worker holds the lease".into()));
+///         }
+///         table.insert("leases", "compaction", "String", &"worker-7")
+///     })
+///     .await;
+/// match claimed {
+///     Ok(()) => println!("this worker compacts"),
+///     Err(SyncError::Precondition(reason)) => println!("not this worker: {reason}"),
+///     Err(error) => return Err(error.into()),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SyncError {
     #[error(transparent)]
@@ -42,6 +67,26 @@ struct Versioned {
 /// [`Self::fetch_updates`] or update. [`Self::update`] runs a function on a snapshot, writes
 /// what it inserted conditionally on the versions seen, and on a conflict fetches the changes
 /// and runs the function again.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use pravaha_client::sync::Synchronizer;
+/// use pravaha_client::{ClientConfig, ControllerClient};
+///
+/// let controller = ControllerClient::new(ClientConfig::from_env()?)?;
+/// let mut sync = Synchronizer::open(&controller, "shop", "counters").await?;
+/// // A counter that many processes increment: a conflict re-runs the closure on fresh data.
+/// let next = sync
+///     .update(|table| {
+///         let next = table.get_as::<u64>("counters", "orders")?.unwrap_or(0) + 1;
+///         table.insert("counters", "orders", "u64", &next)?;
+///         Ok(next)
+///     })
+///     .await?;
+/// assert_eq!(sync.get("counters", "orders").unwrap().decode::<u64>()?, next);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Synchronizer {
     table: TableSegment,
@@ -63,6 +108,7 @@ impl Synchronizer {
         }
     }
 
+    /// The name of the table segment the state lives in.
     pub fn table_name(&self) -> &str {
         self.table.name()
     }
@@ -282,6 +328,30 @@ fn live(map: Option<&BTreeMap<String, Versioned>>) -> BTreeMap<String, Value> {
 }
 
 /// A snapshot of a synchronizer table that an update function reads and changes.
+///
+/// What the function inserts or tombstones is written when it returns `Ok`, conditionally on
+/// the versions the snapshot saw.
+///
+/// ```no_run
+/// # use pravaha_client::sync::Synchronizer;
+/// # async fn example(mut sync: Synchronizer) -> Result<(), Box<dyn std::error::Error>> {
+/// use pravaha_client::sync::Update;
+///
+/// /// Moves every job of `worker` back to the queue.
+/// fn requeue(table: &mut Update, worker: &str) -> Result<usize, pravaha_client::sync::SyncError> {
+///     let jobs: Vec<String> = table.inner_map(worker).into_keys().map(str::to_owned).collect();
+///     for job in &jobs {
+///         table.insert("queue", job, "String", &job)?;
+///         table.insert_tombstone(worker, job)?;
+///     }
+///     Ok(jobs.len())
+/// }
+///
+/// let moved = sync.update(|table| requeue(table, "worker-7")).await?;
+/// println!("{moved} jobs back in the queue");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Update {
     inner: HashMap<String, BTreeMap<String, Value>>,
@@ -351,6 +421,7 @@ impl Update {
             .map_err(SyncError::from)
     }
 
+    /// Whether `outer`/`inner` holds a value (not removed).
     pub fn contains(&self, outer: &str, inner: &str) -> bool {
         self.get(outer, inner).is_some()
     }

@@ -14,6 +14,18 @@ pub const NOT_EXISTS: i64 = wire::NOT_EXISTS;
 pub const NO_VERSION: i64 = wire::NO_VERSION;
 
 /// Why a table request failed.
+///
+/// ```
+/// use pravaha_client::segment::ReaderError;
+/// use pravaha_client::sync::TableError;
+///
+/// let stale = TableError::BadKeyVersion { table: "shop/locks/0.#epoch.0".into() };
+/// assert!(stale.is_conflict()); // read again, then retry
+/// // A missing segment is a missing table.
+/// let missing = TableError::from(ReaderError::NoSuchSegment("shop/locks/0.#epoch.0".into()));
+/// assert!(matches!(&missing, TableError::NoSuchTable(table) if table == "shop/locks/0.#epoch.0"));
+/// assert!(!missing.is_conflict());
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TableError {
     /// A conditional update or removal named a version the key no longer has.
@@ -55,6 +67,31 @@ impl TableError {
 }
 
 /// Entries written at or after a position, as [`TableSegment::read_delta`] answers them.
+///
+/// ```no_run
+/// # use pravaha_client::sync::TableSegment;
+/// # async fn example(mut table: TableSegment) -> Result<(), Box<dyn std::error::Error>> {
+/// use std::collections::HashMap;
+///
+/// // A local copy of the table, caught up from position 0.
+/// let mut copy = HashMap::new();
+/// let mut position = 0;
+/// loop {
+///     let delta = table.read_delta(position, 100).await?;
+///     if delta.should_clear {
+///         copy.clear();
+///     }
+///     if delta.entries.is_empty() {
+///         break;
+///     }
+///     for (key, value, _version) in delta.entries {
+///         copy.insert(key, value);
+///     }
+///     position = delta.last_position;
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableDelta {
     /// Key, value and version (the entry's position), oldest first; removals are not listed.
@@ -74,6 +111,30 @@ enum Outcome<T> {
 /// [`SegmentReader`]'s exchange: the connection is kept between them and replaced after any
 /// failure; connection failures, time-outs, `WrongHost` and expired tokens are retried per the
 /// configuration's retry policy.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+///
+/// use bytes::Bytes;
+/// use pravaha_client::segment::{Endpoint, ReaderConfig, StaticLocator};
+/// use pravaha_client::sync::{format, TableSegment, NOT_EXISTS};
+///
+/// let locator = Arc::new(StaticLocator::new(Endpoint::new("127.0.0.1", 12345)));
+/// let name = format::table_segment_name("shop", "locks");
+/// let mut table = TableSegment::create(locator, name, ReaderConfig::default()).await?;
+/// let key = Bytes::from_static(b"compaction");
+/// // Only if nobody holds the lock yet.
+/// let versions = table
+///     .update(vec![(key.clone(), Bytes::from_static(b"worker-7"), NOT_EXISTS)])
+///     .await?;
+/// let found = table.get(vec![key.clone()]).await?;
+/// assert_eq!(found[0], Some((Bytes::from_static(b"worker-7"), versions[0])));
+/// // Released only if nobody changed it since.
+/// table.remove(vec![(key, versions[0])]).await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct TableSegment {
     name: String,
@@ -120,6 +181,7 @@ impl TableSegment {
         }
     }
 
+    /// The table segment's qualified name.
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -146,10 +146,12 @@ impl KeyValueTable {
         })
     }
 
+    /// The table's scope and name.
     pub fn info(&self) -> &KeyValueTableInfo {
         &self.inner.info
     }
 
+    /// The table's partition count and key lengths, as the controller answered them.
     pub fn configuration(&self) -> &KeyValueTableConfiguration {
         &self.inner.config
     }

@@ -24,6 +24,7 @@ pub struct KeyValueTableInfo {
 }
 
 impl KeyValueTableInfo {
+    /// Table `name` of scope `scope`.
     pub fn new(scope: impl Into<String>, name: impl Into<String>) -> Self {
         Self {
             scope: scope.into(),
@@ -70,6 +71,8 @@ pub struct KeyValueTableConfiguration {
 }
 
 impl KeyValueTableConfiguration {
+    /// `partition_count` partitions and keys of `primary_key_length` + `secondary_key_length`
+    /// bytes, with the server's default rollover size.
     pub fn new(partition_count: u32, primary_key_length: u32, secondary_key_length: u32) -> Self {
         Self {
             partition_count,
@@ -101,6 +104,8 @@ pub struct TableKey {
 }
 
 impl TableKey {
+    /// A key of a primary and a secondary part ([`Self::primary`] for tables without
+    /// secondary keys).
     pub fn new(primary: impl Into<Bytes>, secondary: impl Into<Bytes>) -> Self {
         Self {
             primary: primary.into(),
@@ -194,6 +199,7 @@ pub enum TableModification {
 }
 
 impl TableModification {
+    /// The key the modification touches.
     pub fn key(&self) -> &TableKey {
         match self {
             Self::Put { key, .. }
@@ -203,6 +209,7 @@ impl TableModification {
         }
     }
 
+    /// Whether the modification removes its key.
     pub fn is_removal(&self) -> bool {
         matches!(self, Self::Remove { .. })
     }

@@ -29,6 +29,7 @@ pub struct ScopedStream {
 }
 
 impl ScopedStream {
+    /// Stream `stream` of scope `scope`.
     pub fn new(scope: impl Into<String>, stream: impl Into<String>) -> Self {
         Self {
             scope: scope.into(),
@@ -90,6 +91,7 @@ impl FromStr for ScopedStream {
 pub struct SegmentId(pub i64);
 
 impl SegmentId {
+    /// The id of segment `number` created in epoch `epoch`.
     pub fn new(epoch: u32, number: u32) -> Self {
         Self(pravaha_types::segment_id(epoch, number))
     }
@@ -173,6 +175,7 @@ pub struct KeyRange {
 }
 
 impl KeyRange {
+    /// The range `[low, high)` of routing-key positions.
     pub fn new(low: f64, high: f64) -> Self {
         Self { low, high }
     }
@@ -363,10 +366,12 @@ impl StreamCut {
 pub struct ContinuationToken(pub String);
 
 impl ContinuationToken {
+    /// The token that asks for the first page (empty).
     pub fn start() -> Self {
         Self::default()
     }
 
+    /// Whether this token asks for the first page.
     pub fn is_start(&self) -> bool {
         self.0.is_empty()
     }
