@@ -41,12 +41,20 @@ pub trait LogDevice: Send + 'static {
 /// eighth of it, and the next new file is that spare, renamed. Appending into space that is already
 /// allocated and written leaves the file's size and extents unchanged, so `fdatasync` has only
 /// the data to write, not a journal commit too. When no spare is ready, a file starts empty.
+///
+/// A removed log file becomes the next spare when none is being prepared: it is renamed, not
+/// unlinked, and later zero-filled in place. Its pages are usually still in the page cache and
+/// its blocks still allocated, so the zeros overwrite memory the kernel already holds instead
+/// of new pages and new extents: measured, allocating fresh page-cache pages for the zeros of
+/// a new file cost as much CPU as the rest of the log's writes (`pravaha bench engine`).
 pub struct FileLogDevice {
     directory: PathBuf,
     open_files: HashMap<String, OpenFile>,
     /// Size of a preallocated file; 0 preallocates nothing.
     preallocate_bytes: u64,
     spare: Option<SparePreparation>,
+    /// A removed log file waits under the spare's name to be zero-filled when a spare is due.
+    recycled: bool,
 }
 
 struct OpenFile {
@@ -78,6 +86,7 @@ impl FileLogDevice {
             open_files: HashMap::new(),
             preallocate_bytes: 0,
             spare: None,
+            recycled: false,
         })
     }
 
@@ -86,8 +95,9 @@ impl FileLogDevice {
     #[must_use]
     pub fn with_preallocation(mut self, bytes: u64) -> Self {
         self.preallocate_bytes = bytes;
-        // A spare left by an earlier run may be partial: it is rewritten when needed.
-        let _ = std::fs::remove_file(self.directory.join(SPARE_NAME));
+        // A spare left by an earlier run may be partial or an old log file: either way it is
+        // zero-filled again when a spare is due, like a recycled file.
+        self.recycled = self.directory.join(SPARE_NAME).is_file();
         self
     }
 
@@ -163,6 +173,8 @@ impl FileLogDevice {
             return;
         }
         let path = self.directory.join(SPARE_NAME);
+        // The thread zero-fills the recycled file in place (or creates a new one).
+        self.recycled = false;
         let bytes = self.preallocate_bytes;
         let cancel = Arc::new(AtomicBool::new(false));
         let cancelled = cancel.clone();
@@ -176,15 +188,18 @@ impl FileLogDevice {
     }
 }
 
-/// Writes `bytes` zeros to `path`, piece by piece (each written out before the next), and
-/// syncs it with its metadata: afterwards overwriting it changes neither its size nor its
-/// extents.
+/// Writes `bytes` zeros to `path` (a recycled log file, overwritten in place, or a new file),
+/// piece by piece (each written out before the next), and syncs it with its metadata:
+/// afterwards overwriting it changes neither its size nor its extents.
 fn write_spare(path: &Path, bytes: u64, cancel: &AtomicBool) -> io::Result<()> {
     let file = OpenOptions::new()
         .create(true)
         .write(true)
-        .truncate(true)
+        .truncate(false)
         .open(path)?;
+    if file.metadata()?.len() > bytes {
+        file.set_len(bytes)?;
+    }
     let zeros = vec![0_u8; SPARE_PIECE_BYTES];
     let mut written = 0;
     while written < bytes {
@@ -257,7 +272,16 @@ impl LogDevice for FileLogDevice {
 
     fn remove(&mut self, name: &str) -> io::Result<()> {
         self.open_files.remove(name);
-        std::fs::remove_file(self.directory.join(name))?;
+        let path = self.directory.join(name);
+        if self.preallocate_bytes > 0 && self.spare.is_none() && !self.recycled {
+            // Kept as the next spare (see the type's documentation). Renaming is as atomic as
+            // unlinking: after a crash the file is either still a log file (as when an unlink
+            // is lost) or a spare, which is never read as log.
+            std::fs::rename(&path, self.directory.join(SPARE_NAME))?;
+            self.recycled = true;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
         self.sync_directory()
     }
 

@@ -413,3 +413,61 @@ fn preallocated_file_log_device_recovers_and_keeps_appending() {
     let (_, recovered) = DurableLog::open(Box::new(device()), config()).unwrap();
     assert_eq!(payloads(&recovered), written);
 }
+
+#[test]
+fn removed_log_files_are_recycled_as_zero_filled_spares() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("log");
+    let preallocated = 8192;
+    let device = || {
+        FileLogDevice::open(&path)
+            .unwrap()
+            .with_preallocation(preallocated)
+    };
+    let (mut log, _) = DurableLog::open(Box::new(device()), config()).unwrap();
+    let mut written = Vec::new();
+    // A file's inode number and creation time: the file system may give a new file a freed
+    // inode number, never an old creation time.
+    let identity = |file: &std::path::Path| {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = std::fs::metadata(file).unwrap();
+        (metadata.ino(), metadata.created().unwrap())
+    };
+    let mut removed_files = Vec::new();
+    let mut sequence = 0;
+    for n in 0..120_u8 {
+        let bytes = Bytes::from(vec![n | 1; 300]);
+        log.write(std::slice::from_ref(&bytes), false).unwrap();
+        written.push(bytes.to_vec());
+        sequence += 1;
+        if n % 20 == 19 {
+            // Keep the last 10 records: the files before them go (and the first one of them
+            // becomes the spare).
+            let before: Vec<String> = log.files.iter().map(|file| file.name.clone()).collect();
+            let identities: Vec<_> = before
+                .iter()
+                .map(|name| identity(&path.join(name)))
+                .collect();
+            let removed = log.truncate_before(sequence - 10).unwrap();
+            removed_files.extend_from_slice(&identities[..removed]);
+            written.drain(..written.len() - 10);
+        }
+        // Give the background thread time to zero the spare before the next file starts.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    // The same file removed twice: it lived on as a later log file.
+    let distinct: std::collections::HashSet<_> = removed_files.iter().collect();
+    assert!(
+        distinct.len() < removed_files.len(),
+        "no removed file came back as a log file: {removed_files:?}"
+    );
+    drop(log);
+    // Recycled files were zero-filled: recovery reads exactly what was kept, no stale frame.
+    let (mut log, recovered) = DurableLog::open(Box::new(device()), config()).unwrap();
+    let kept = written.len();
+    assert_eq!(payloads(&recovered)[recovered.len() - kept..], written[..]);
+    log.write(&[record(200)], false).unwrap();
+    drop(log);
+    let (_, recovered) = DurableLog::open(Box::new(device()), config()).unwrap();
+    assert_eq!(payloads(&recovered).last().unwrap(), &record(200).to_vec());
+}
