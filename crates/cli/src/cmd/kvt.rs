@@ -81,52 +81,18 @@ pub async fn run(context: &Context, command: KvtCommand) -> anyhow::Result<()> {
             secondary_key_length,
             rollover_size,
         } => {
-            let info = table_info(&table)?;
             let mut config =
                 KeyValueTableConfiguration::new(partitions, key_length, secondary_key_length);
             config.rollover_size_bytes = rollover_size.unwrap_or(0);
-            if partitions == 0 || key_length == 0 {
-                return Err(
-                    Failure::invalid("--partitions and --key-length must be at least 1").into(),
-                );
-            }
-            let created = context
-                .controller
-                .create_key_value_table(&info, &config)
-                .await
-                .with_context(|| format!("creating key-value table {info}"))?;
-            if context.json {
-                output::json(&json!({ "table": info.to_string(), "created": created }));
-            } else if created {
-                output::print(&format!("created key-value table {info}\n"));
-            } else {
-                output::print(&format!("key-value table {info} exists already\n"));
-            }
+            create(context, &table, &config).await
         }
-        KvtCommand::List { scope } => list(context, &scope).await?,
-        KvtCommand::Delete { table } => {
-            let info = table_info(&table)?;
-            let deleted = context
-                .controller
-                .delete_key_value_table(&info)
-                .await
-                .with_context(|| format!("deleting key-value table {info}"))?;
-            if !deleted {
-                return Err(
-                    Failure::not_found(format!("key-value table {info} does not exist")).into(),
-                );
-            }
-            if context.json {
-                output::json(&json!({ "table": info.to_string(), "deleted": true }));
-            } else {
-                output::print(&format!("deleted key-value table {info}\n"));
-            }
-        }
+        KvtCommand::List { scope } => list(context, &scope).await,
+        KvtCommand::Delete { table } => delete(context, &table).await,
         KvtCommand::Get {
             table,
             key,
             secondary,
-        } => get(context, &table, &key, secondary.as_deref()).await?,
+        } => get(context, &table, &key, secondary.as_deref()).await,
         KvtCommand::Put {
             table,
             key,
@@ -136,18 +102,7 @@ pub async fn run(context: &Context, command: KvtCommand) -> anyhow::Result<()> {
             if_absent,
         } => {
             let (table, key) = open(context, &table, &key, secondary.as_deref()).await?;
-            let value = Bytes::from(value.into_bytes());
-            let result = match (version, if_absent) {
-                (Some(version), _) => table.replace(&key, value, Version(version)).await,
-                (None, true) => table.put_if_absent(&key, value).await,
-                (None, false) => table.put(&key, value).await,
-            };
-            let version = result.with_context(|| format!("putting a key into {}", table.info()))?;
-            if context.json {
-                output::json(&json!({ "table": table.info().to_string(), "version": version.0 }));
-            } else {
-                output::print(&format!("{}\n", version.0));
-            }
+            put(context, &table, &key, value, version, if_absent).await
         }
         KvtCommand::Remove {
             table,
@@ -156,17 +111,91 @@ pub async fn run(context: &Context, command: KvtCommand) -> anyhow::Result<()> {
             version,
         } => {
             let (table, key) = open(context, &table, &key, secondary.as_deref()).await?;
-            match version {
-                Some(version) => table.remove_if(&key, Version(version)).await,
-                None => table.remove(&key).await,
-            }
-            .with_context(|| format!("removing a key from {}", table.info()))?;
-            if context.json {
-                output::json(&json!({ "table": table.info().to_string(), "removed": true }));
-            } else {
-                output::print("removed\n");
-            }
+            remove(context, &table, &key, version).await
         }
+    }
+}
+
+async fn create(
+    context: &Context,
+    text: &str,
+    config: &KeyValueTableConfiguration,
+) -> anyhow::Result<()> {
+    let info = table_info(text)?;
+    if config.partition_count == 0 || config.primary_key_length == 0 {
+        return Err(Failure::invalid("--partitions and --key-length must be at least 1").into());
+    }
+    let created = context
+        .controller
+        .create_key_value_table(&info, config)
+        .await
+        .with_context(|| format!("creating key-value table {info}"))?;
+    if context.json {
+        output::json(&json!({ "table": info.to_string(), "created": created }));
+    } else if created {
+        output::print(&format!("created key-value table {info}\n"));
+    } else {
+        output::print(&format!("key-value table {info} exists already\n"));
+    }
+    Ok(())
+}
+
+async fn delete(context: &Context, text: &str) -> anyhow::Result<()> {
+    let info = table_info(text)?;
+    let deleted = context
+        .controller
+        .delete_key_value_table(&info)
+        .await
+        .with_context(|| format!("deleting key-value table {info}"))?;
+    if !deleted {
+        return Err(Failure::not_found(format!("key-value table {info} does not exist")).into());
+    }
+    if context.json {
+        output::json(&json!({ "table": info.to_string(), "deleted": true }));
+    } else {
+        output::print(&format!("deleted key-value table {info}\n"));
+    }
+    Ok(())
+}
+
+async fn put(
+    context: &Context,
+    table: &KeyValueTable,
+    key: &TableKey,
+    value: String,
+    version: Option<i64>,
+    if_absent: bool,
+) -> anyhow::Result<()> {
+    let value = Bytes::from(value.into_bytes());
+    let result = match (version, if_absent) {
+        (Some(version), _) => table.replace(key, value, Version(version)).await,
+        (None, true) => table.put_if_absent(key, value).await,
+        (None, false) => table.put(key, value).await,
+    };
+    let version = result.with_context(|| format!("putting a key into {}", table.info()))?;
+    if context.json {
+        output::json(&json!({ "table": table.info().to_string(), "version": version.0 }));
+    } else {
+        output::print(&format!("{}\n", version.0));
+    }
+    Ok(())
+}
+
+async fn remove(
+    context: &Context,
+    table: &KeyValueTable,
+    key: &TableKey,
+    version: Option<i64>,
+) -> anyhow::Result<()> {
+    match version {
+        Some(version) => table.remove_if(key, Version(version)).await,
+        None => table.remove(key).await,
+    }
+    .with_context(|| format!("removing a key from {}", table.info()))?;
+    if context.json {
+        output::json(&json!({ "table": table.info().to_string(), "removed": true }));
+    } else {
+        output::print("removed\n");
     }
     Ok(())
 }

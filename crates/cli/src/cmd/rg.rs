@@ -275,27 +275,61 @@ async fn info(context: &Context, text: &str) -> anyhow::Result<()> {
             length,
         });
     }
-    let streams: Vec<String> = record
-        .starting_cuts
-        .iter()
-        .map(|c| c.stream.to_string())
-        .collect();
-    let total: i64 = segments.iter().map(SegmentLag::lag).sum();
-    let reader_lag = |reader: &str| -> (usize, i64) {
-        let mine = segments
+    let state = GroupState {
+        scope,
+        name,
+        record,
+        readers,
+        segments,
+    };
+    if context.json {
+        output::json(&state.to_json());
+    } else {
+        output::print(&state.render());
+    }
+    Ok(())
+}
+
+/// What `rg info` shows.
+struct GroupState {
+    scope: String,
+    name: String,
+    record: ReaderGroupRecord,
+    /// The online readers.
+    readers: Vec<String>,
+    segments: Vec<SegmentLag>,
+}
+
+impl GroupState {
+    fn streams(&self) -> Vec<String> {
+        let cuts = &self.record.starting_cuts;
+        cuts.iter().map(|cut| cut.stream.to_string()).collect()
+    }
+
+    fn total_lag(&self) -> i64 {
+        self.segments.iter().map(SegmentLag::lag).sum()
+    }
+
+    /// How many segments `reader` owns and their total lag.
+    fn reader_lag(&self, reader: &str) -> (usize, i64) {
+        let mine = self
+            .segments
             .iter()
             .filter(|s| s.reader.as_deref() == Some(reader));
         mine.fold((0, 0), |(count, lag), s| (count + 1, lag + s.lag()))
-    };
-    if context.json {
-        let readers: Vec<_> = readers
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let readers: Vec<_> = self
+            .readers
             .iter()
             .map(|reader| {
-                let (count, lag) = reader_lag(reader);
+                let (count, lag) = self.reader_lag(reader);
                 json!({ "reader": reader, "segments": count, "lag_bytes": lag })
             })
             .collect();
-        let segments: Vec<_> = segments
+        let segments: Vec<_> = self
+            .segments
             .iter()
             .map(|s| {
                 json!({
@@ -308,43 +342,44 @@ async fn info(context: &Context, text: &str) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        output::json(&json!({
-            "scope": scope,
-            "group": name,
-            "id": record.id,
-            "streams": streams,
+        json!({
+            "scope": self.scope,
+            "group": self.name,
+            "id": self.record.id,
+            "streams": self.streams(),
             "readers": readers,
             "segments": segments,
-            "lag_bytes": total,
-        }));
-        return Ok(());
+            "lag_bytes": self.total_lag(),
+        })
     }
-    let mut summary = Table::new(&["GROUP", &format!("{scope}/{name}")]);
-    summary.row(vec!["id".into(), record.id.clone()]);
-    summary.row(vec!["streams".into(), streams.join(", ")]);
-    summary.row(vec!["lag".into(), format!("{total} bytes")]);
-    let mut reader_table = Table::new(&["READER", "SEGMENTS", "LAG"]);
-    for reader in &readers {
-        let (count, lag) = reader_lag(reader);
-        reader_table.row(vec![reader.clone(), count.to_string(), lag.to_string()]);
+
+    fn render(&self) -> String {
+        let mut summary = Table::new(&["GROUP", &format!("{}/{}", self.scope, self.name)]);
+        summary.row(vec!["id".into(), self.record.id.clone()]);
+        summary.row(vec!["streams".into(), self.streams().join(", ")]);
+        summary.row(vec!["lag".into(), format!("{} bytes", self.total_lag())]);
+        let mut readers = Table::new(&["READER", "SEGMENTS", "LAG"]);
+        for reader in &self.readers {
+            let (count, lag) = self.reader_lag(reader);
+            readers.row(vec![reader.clone(), count.to_string(), lag.to_string()]);
+        }
+        let mut segments = Table::new(&["SEGMENT", "READER", "POSITION", "LENGTH", "LAG"]);
+        for s in &self.segments {
+            segments.row(vec![
+                s.segment.qualified_name(),
+                s.reader.clone().unwrap_or_else(|| "-".to_owned()),
+                s.position.to_string(),
+                s.length.to_string(),
+                s.lag().to_string(),
+            ]);
+        }
+        format!(
+            "{}\n{}\n{}",
+            summary.render(),
+            readers.render(),
+            segments.render()
+        )
     }
-    let mut segment_table = Table::new(&["SEGMENT", "READER", "POSITION", "LENGTH", "LAG"]);
-    for s in &segments {
-        segment_table.row(vec![
-            s.segment.qualified_name(),
-            s.reader.clone().unwrap_or_else(|| "-".to_owned()),
-            s.position.to_string(),
-            s.length.to_string(),
-            s.lag().to_string(),
-        ]);
-    }
-    output::print(&format!(
-        "{}\n{}\n{}",
-        summary.render(),
-        reader_table.render(),
-        segment_table.render()
-    ));
-    Ok(())
 }
 
 async fn delete(context: &Context, text: &str) -> anyhow::Result<()> {

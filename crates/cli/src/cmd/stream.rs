@@ -127,13 +127,6 @@ impl PolicyArgs {
     }
 
     fn scaling(&self, base: ScalingPolicy) -> Result<ScalingPolicy, Failure> {
-        let positive = |value: u32, flag: &str| {
-            if value == 0 {
-                Err(Failure::invalid(format!("{flag} must be at least 1")))
-            } else {
-                Ok(value)
-            }
-        };
         if let Some(segments) = self.segments {
             return Ok(ScalingPolicy::Fixed {
                 segments: positive(segments, "--segments")?,
@@ -199,6 +192,15 @@ impl PolicyArgs {
                 min_segments,
             },
         })
+    }
+}
+
+/// `value`, refused if zero.
+fn positive(value: u32, flag: &str) -> Result<u32, Failure> {
+    if value == 0 {
+        Err(Failure::invalid(format!("{flag} must be at least 1")))
+    } else {
+        Ok(value)
     }
 }
 

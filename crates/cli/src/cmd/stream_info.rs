@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use pravaha_client::controller::types::{
-    KeyRange, RetentionPolicy, ScalingPolicy, ScopedSegment, SegmentId, StreamConfiguration,
-    StreamCut,
+    KeyRange, RetentionPolicy, ScalingPolicy, ScopedSegment, ScopedStream, SegmentId,
+    SegmentWithRange, StreamConfiguration, StreamCut,
 };
 use pravaha_client::locator::ControllerLocator;
 use pravaha_client::segment::{Locator, ReaderConfig, SegmentInfo, SegmentReader};
@@ -65,7 +65,7 @@ pub fn locator(controller: &ControllerClient) -> Arc<dyn Locator> {
 pub async fn info(context: &Context, text: &str) -> anyhow::Result<()> {
     let stream = names::stream(text)?;
     let controller = &context.controller;
-    let config = controller
+    let configuration = controller
         .get_stream_configuration(&stream)
         .await
         .with_context(|| format!("reading the configuration of {stream}"))?;
@@ -80,14 +80,40 @@ pub async fn info(context: &Context, text: &str) -> anyhow::Result<()> {
     let locator = locator(controller);
     let mut tail = StreamCut::new(stream.clone());
     let mut segments = Vec::new();
-    for segment in &current.segments {
+    for segment in current.segments {
         let info = segment_info(&locator, &segment.segment).await?;
         tail.positions.insert(segment.segment.id, info.length);
         segments.push((segment, info));
     }
-    let sealed = current.segments.is_empty();
+    let info = Info {
+        stream,
+        configuration,
+        segments,
+        head,
+        tail,
+    };
     if context.json {
-        let segments: Vec<_> = segments
+        output::json(&info.to_json());
+    } else {
+        output::print(&info.render());
+    }
+    Ok(())
+}
+
+/// What `stream info` shows.
+struct Info {
+    stream: ScopedStream,
+    configuration: StreamConfiguration,
+    /// The current segments; none once the stream is sealed.
+    segments: Vec<(SegmentWithRange, SegmentInfo)>,
+    head: StreamCut,
+    tail: StreamCut,
+}
+
+impl Info {
+    fn to_json(&self) -> serde_json::Value {
+        let segments: Vec<_> = self
+            .segments
             .iter()
             .map(|(segment, info)| {
                 json!({
@@ -100,46 +126,54 @@ pub async fn info(context: &Context, text: &str) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        output::json(&json!({
-            "scope": stream.scope,
-            "stream": stream.stream,
-            "sealed": sealed,
-            "configuration": configuration_json(&config),
+        json!({
+            "scope": self.stream.scope,
+            "stream": self.stream.stream,
+            "sealed": self.segments.is_empty(),
+            "configuration": configuration_json(&self.configuration),
             "segments": segments,
-            "head": cut::cut_json(&head),
-            "tail": cut::cut_json(&tail),
-        }));
-        return Ok(());
+            "head": cut::cut_json(&self.head),
+            "tail": cut::cut_json(&self.tail),
+        })
     }
-    let tags = if config.tags.is_empty() {
-        "-".to_owned()
-    } else {
-        config.tags.join(", ")
-    };
-    let mut summary = Table::new(&["STREAM", &stream.to_string()]);
-    summary.row(vec![
-        "state".into(),
-        if sealed { "sealed" } else { "open" }.into(),
-    ]);
-    summary.row(vec!["scaling".into(), describe_scaling(&config.scaling)]);
-    summary.row(vec![
-        "retention".into(),
-        describe_retention(&config.retention),
-    ]);
-    summary.row(vec!["tags".into(), tags]);
-    summary.row(vec!["head".into(), cut::cut_text(&head)]);
-    summary.row(vec!["tail".into(), cut::cut_text(&tail)]);
-    let mut table = Table::new(&["SEGMENT", "KEY RANGE", "START", "LENGTH"]);
-    for (segment, info) in &segments {
-        table.row(vec![
-            segment.segment.id.to_string(),
-            format!("[{:.4}, {:.4})", segment.range.low, segment.range.high),
-            info.start_offset.to_string(),
-            info.length.to_string(),
+
+    fn render(&self) -> String {
+        let config = &self.configuration;
+        let tags = if config.tags.is_empty() {
+            "-".to_owned()
+        } else {
+            config.tags.join(", ")
+        };
+        let state = if self.segments.is_empty() {
+            "sealed"
+        } else {
+            "open"
+        };
+        let mut summary = Table::new(&["STREAM", &self.stream.to_string()]);
+        summary.row(vec!["state".into(), state.into()]);
+        summary.row(vec!["scaling".into(), describe_scaling(&config.scaling)]);
+        summary.row(vec![
+            "retention".into(),
+            describe_retention(&config.retention),
         ]);
+        summary.row(vec!["tags".into(), tags]);
+        summary.row(vec!["head".into(), cut::cut_text(&self.head)]);
+        summary.row(vec!["tail".into(), cut::cut_text(&self.tail)]);
+        let mut table = Table::new(&["SEGMENT", "KEY RANGE", "START", "LENGTH"]);
+        for (segment, info) in &self.segments {
+            table.row(vec![
+                segment.segment.id.to_string(),
+                key_range(&segment.range),
+                info.start_offset.to_string(),
+                info.length.to_string(),
+            ]);
+        }
+        format!("{}\n{}", summary.render(), table.render())
     }
-    output::print(&format!("{}\n{}", summary.render(), table.render()));
-    Ok(())
+}
+
+fn key_range(range: &KeyRange) -> String {
+    format!("[{:.4}, {:.4})", range.low, range.high)
 }
 
 pub async fn scale(context: &Context, args: ScaleArgs) -> anyhow::Result<()> {
@@ -154,25 +188,7 @@ pub async fn scale(context: &Context, args: ScaleArgs) -> anyhow::Result<()> {
             Failure::conflict(format!("stream {stream} is sealed: it cannot scale")).into(),
         );
     }
-    let ids: Vec<SegmentId> = current.segments.iter().map(|s| s.segment.id).collect();
-    let sealed: Vec<SegmentId> = if args.segments.is_empty() {
-        ids.clone()
-    } else {
-        let mut chosen = Vec::new();
-        for text in &args.segments {
-            let id = cut::parse_segment(text, &ids)?;
-            if !ids.contains(&id) {
-                let listed: Vec<String> = ids.iter().map(ToString::to_string).collect();
-                return Err(Failure::invalid(format!(
-                    "segment {id} is not a current segment of {stream} (current: {})",
-                    listed.join(", ")
-                ))
-                .into());
-            }
-            chosen.push(id);
-        }
-        chosen
-    };
+    let sealed = chosen_segments(&args.segments, &current.segments, &stream)?;
     let mut covered: Vec<KeyRange> = current
         .segments
         .iter()
@@ -212,16 +228,40 @@ pub async fn scale(context: &Context, args: ScaleArgs) -> anyhow::Result<()> {
         for segment in &created {
             table.row(vec![
                 segment.segment.id.to_string(),
-                format!("[{:.4}, {:.4})", segment.range.low, segment.range.high),
+                key_range(&segment.range),
             ]);
         }
-        output::print(&format!(
-            "scaled stream {stream}: sealed {} segment(s)\n{}",
-            sealed.len(),
-            table.render()
-        ));
+        let count = sealed.len();
+        let text = format!("scaled stream {stream}: sealed {count} segment(s)\n");
+        output::print(&(text + &table.render()));
     }
     Ok(())
+}
+
+/// The current segments `texts` name (all of them if none is named).
+fn chosen_segments(
+    texts: &[String],
+    current: &[SegmentWithRange],
+    stream: &ScopedStream,
+) -> Result<Vec<SegmentId>, Failure> {
+    let ids: Vec<SegmentId> = current.iter().map(|s| s.segment.id).collect();
+    if texts.is_empty() {
+        return Ok(ids);
+    }
+    texts
+        .iter()
+        .map(|text| {
+            let id = cut::parse_segment(text, &ids)?;
+            if ids.contains(&id) {
+                return Ok(id);
+            }
+            let listed: Vec<String> = ids.iter().map(ToString::to_string).collect();
+            Err(Failure::invalid(format!(
+                "segment {id} is not a current segment of {stream} (current: {})",
+                listed.join(", ")
+            )))
+        })
+        .collect()
 }
 
 /// `count` equal ranges over `covered` (sorted), which must be one contiguous range.
