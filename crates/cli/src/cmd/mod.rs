@@ -33,10 +33,10 @@ pub use write::WriteArgs;
 /// The flags every client command takes: where the controller is, and the output format.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ClientArgs {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Client options")]
     pub connect: ConnectArgs,
     /// Print JSON (shapes documented in docs/cli.md) instead of tables
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Client options")]
     pub json: bool,
 }
 
