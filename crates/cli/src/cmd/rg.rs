@@ -102,22 +102,32 @@ async fn create(
         Some(record) => record,
         None => {
             let mut record = ReaderGroupRecord::new(scope.clone(), name.clone());
-            let mut config = ReaderGroupConfig::new();
             for stream in &streams {
                 let start = starting_cut(controller, stream, from, streams.len()).await?;
-                config = config.stream_from(stream.clone(), StartFrom::Cut(start.clone()));
                 record.starting_cuts.push(start);
             }
-            let record = controller
+            controller
                 .create_reader_group(&record)
                 .await
-                .with_context(|| format!("creating reader group {scope}/{name}"))?;
-            ReaderGroup::create(controller, &scope, &name, config)
-                .await
-                .with_context(|| format!("creating the state of reader group {scope}/{name}"))?;
-            record
+                .with_context(|| format!("creating reader group {scope}/{name}"))?
         }
     };
+    // The group's shared state, from the recorded starting cuts; an existing state stays as
+    // it is, so running `create` again also repairs a group whose state was never made.
+    let mut config = ReaderGroupConfig::new();
+    for cut in &record.starting_cuts {
+        let start = if cut.positions.is_empty() {
+            StartFrom::Head
+        } else {
+            StartFrom::Cut(cut.clone())
+        };
+        config = config.stream_from(cut.stream.clone(), start);
+    }
+    if !record.starting_cuts.is_empty() {
+        ReaderGroup::create(controller, &scope, &name, config)
+            .await
+            .with_context(|| format!("creating the state of reader group {scope}/{name}"))?;
+    }
     let names: Vec<String> = record
         .starting_cuts
         .iter()

@@ -17,9 +17,11 @@ pub struct Run {
 }
 
 impl Run {
-    /// Asserts success and answers stdout.
+    /// Asserts success with nothing on stderr (no warning, no progress bar off a terminal)
+    /// and answers stdout.
     pub fn ok(self) -> String {
         assert_eq!(self.code, 0, "failed; stderr: {}", self.stderr);
+        assert_eq!(self.stderr, "", "stderr of a successful run");
         self.stdout
     }
 
@@ -51,14 +53,15 @@ pub fn uri(standalone: &Standalone) -> String {
     format!("tcp://{}", standalone.listeners.grpc)
 }
 
-/// A `pravaha` command with no client variables from the environment.
+/// A `pravaha` command with no client variables from the environment, logging at its
+/// default level (warnings and errors).
 pub fn command(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pravaha"));
     command
         .args(args)
         .env_remove("PRAVAHA_CONTROLLER_URI")
         .env_remove("PRAVAHA_CLIENT_CONFIG")
-        .env("RUST_LOG", "error");
+        .env_remove("RUST_LOG");
     command
 }
 
