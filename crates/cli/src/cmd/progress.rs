@@ -12,7 +12,7 @@ pub fn counter(verb: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    let template = format!("{{spinner}} {verb} {{pos}} events, {{msg}} ({{per_sec}})");
+    let template = format!("{{spinner}} {verb} {{human_pos}} events, {{msg}} in {{elapsed}}");
     if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style);
     }
@@ -20,7 +20,7 @@ pub fn counter(verb: &str) -> ProgressBar {
     bar
 }
 
-/// Counts one more event of `size` bytes (`total` so far).
+/// Counts one more event; `total_bytes` is the payload bytes so far.
 pub fn advance(bar: &ProgressBar, total_bytes: u64) {
     bar.inc(1);
     if !bar.is_hidden() {

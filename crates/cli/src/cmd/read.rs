@@ -15,7 +15,7 @@
 //! sealed and read to its end, `--max` events were printed, or it is interrupted.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -328,7 +328,12 @@ impl Sink {
             events: 0,
             bytes: 0,
             out: std::io::BufWriter::new(std::io::stdout()),
-            bar: progress::counter("read"),
+            // Events printed on the same terminal would tear the bar apart.
+            bar: if std::io::stdout().is_terminal() {
+                indicatif::ProgressBar::hidden()
+            } else {
+                progress::counter("read")
+            },
         }
     }
 
