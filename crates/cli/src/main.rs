@@ -151,37 +151,25 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let client = |client: ClientArgs, command: ClientCommand| cmd::run(client, command);
     let result = match cli.command {
         Command::Standalone(args) => controller::run_standalone(args, started),
         Command::Segmentstore(args) => segmentstore::run(args, started),
         Command::Controller(args) => controller::run_controller(args, started),
         Command::Config(args) => print_config(&args),
         Command::Bench(command) => bench::run(command),
-        Command::Scope {
-            client: args,
-            command,
-        } => return client(args, ClientCommand::Scope(command)),
-        Command::Stream {
-            client: args,
-            command,
-        } => return client(args, ClientCommand::Stream(command)),
+        Command::Scope { client, command } => {
+            return cmd::run(client, ClientCommand::Scope(command))
+        }
+        Command::Stream { client, command } => {
+            return cmd::run(client, ClientCommand::Stream(command))
+        }
         Command::Write {
-            client: args,
+            client,
             args: write,
-        } => return client(args, ClientCommand::Write(write)),
-        Command::Read {
-            client: args,
-            args: read,
-        } => return client(args, ClientCommand::Read(read)),
-        Command::Rg {
-            client: args,
-            command,
-        } => return client(args, ClientCommand::Rg(command)),
-        Command::Kvt {
-            client: args,
-            command,
-        } => return client(args, ClientCommand::Kvt(command)),
+        } => return cmd::run(client, ClientCommand::Write(write)),
+        Command::Read { client, args: read } => return cmd::run(client, ClientCommand::Read(read)),
+        Command::Rg { client, command } => return cmd::run(client, ClientCommand::Rg(command)),
+        Command::Kvt { client, command } => return cmd::run(client, ClientCommand::Kvt(command)),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "pravaha", &mut script);
