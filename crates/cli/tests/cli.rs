@@ -462,6 +462,18 @@ fn reads_start_at_a_stream_cut_or_the_tail_and_stop_at_max() {
 }
 
 #[test]
+fn payloads_need_not_be_text() {
+    let standalone = standalone_with_scope("bin");
+    pravaha(&standalone, &["stream", "create", "bin/raw"]).ok();
+    let written = pravaha_stdin(&standalone, &["write", "bin/raw"], b"\xff\x00ok\r\ntext\n");
+    assert_eq!(written.ok(), "wrote 2 events (8 bytes) to bin/raw\n");
+    let read = events(&pravaha(&standalone, &["read", "bin/raw", "--json"]).ok());
+    assert_eq!(read[0]["payload_base64"], "/wBvaw==");
+    assert!(read[0].get("payload").is_none());
+    assert_eq!(read[1]["payload"], "text");
+}
+
+#[test]
 fn read_follows_new_events_across_a_scale() {
     let standalone = standalone_with_scope("live");
     pravaha(&standalone, &["stream", "create", "live/feed"]).ok();

@@ -97,20 +97,21 @@ async fn write_lines(
     written: &mut Written,
     bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<()> {
-    let mut line = String::new();
+    // Bytes, not text: events need not be UTF-8 (only a JSON line must be).
+    let mut line = Vec::new();
     let mut number = 0u64;
     loop {
         line.clear();
         let read = input
-            .read_line(&mut line)
+            .read_until(b'\n', &mut line)
             .await
             .map_err(|error| Failure::invalid(format!("reading the input: {error}")))?;
         if read == 0 {
             return Ok(());
         }
         number += 1;
-        let event = line.strip_suffix('\n').unwrap_or(&line);
-        let event = event.strip_suffix('\r').unwrap_or(event);
+        let event = line.strip_suffix(b"\n").unwrap_or(&line);
+        let event = event.strip_suffix(b"\r").unwrap_or(event);
         // Blank lines separate nothing and carry nothing: skipped.
         if event.is_empty() {
             continue;
@@ -126,7 +127,7 @@ async fn write_lines(
             (None, None) => None,
         };
         let ack = writer
-            .write_event(key.as_deref(), event.as_bytes().to_vec())
+            .write_event(key.as_deref(), event.to_vec())
             .await
             .with_context(|| format!("writing the event of line {number}"))?;
         written.events += 1;
@@ -142,9 +143,9 @@ async fn write_lines(
 }
 
 /// The routing key of a JSON line: the field's string, or the JSON text of another scalar.
-fn key_of(line: &str, field: &str) -> Result<String, String> {
+fn key_of(line: &[u8], field: &str) -> Result<String, String> {
     let value: serde_json::Value =
-        serde_json::from_str(line).map_err(|error| format!("not a JSON object ({error})"))?;
+        serde_json::from_slice(line).map_err(|error| format!("not a JSON object ({error})"))?;
     let object = value
         .as_object()
         .ok_or_else(|| "not a JSON object".to_owned())?;
@@ -166,13 +167,16 @@ mod tests {
 
     #[test]
     fn keys_come_from_json_fields() {
-        assert_eq!(key_of(r#"{"id":"a","n":1}"#, "id"), Ok("a".to_owned()));
-        assert_eq!(key_of(r#"{"id":17}"#, "id"), Ok("17".to_owned()));
-        assert!(key_of(r#"{"x":1}"#, "id").unwrap_err().contains("no field"));
-        assert!(key_of("plain text", "id")
+        assert_eq!(key_of(br#"{"id":"a","n":1}"#, "id"), Ok("a".to_owned()));
+        assert_eq!(key_of(br#"{"id":17}"#, "id"), Ok("17".to_owned()));
+        assert!(key_of(br#"{"x":1}"#, "id")
+            .unwrap_err()
+            .contains("no field"));
+        assert!(key_of(b"plain text", "id")
             .unwrap_err()
             .contains("not a JSON"));
-        assert!(key_of(r#"{"id":null}"#, "id").is_err());
-        assert!(key_of("[1]", "id").is_err());
+        assert!(key_of(br#"{"id":null}"#, "id").is_err());
+        assert!(key_of(b"[1]", "id").is_err());
+        assert!(key_of(b"{\"id\":\"\xff\"}", "id").is_err());
     }
 }

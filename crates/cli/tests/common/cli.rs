@@ -66,7 +66,7 @@ pub fn command(args: &[&str]) -> Command {
 }
 
 /// Runs `pravaha ARGS --controller URI` with `stdin`.
-pub fn pravaha_at(uri: &str, args: &[&str], stdin: &str) -> Run {
+pub fn pravaha_at(uri: &str, args: &[&str], stdin: impl AsRef<[u8]>) -> Run {
     let mut child = command(args)
         .arg("--controller")
         .arg(uri)
@@ -76,7 +76,7 @@ pub fn pravaha_at(uri: &str, args: &[&str], stdin: &str) -> Run {
         .spawn()
         .expect("run pravaha");
     let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).unwrap();
+    input.write_all(stdin.as_ref()).unwrap();
     drop(input);
     let output = child.wait_with_output().expect("wait for pravaha");
     Run {
@@ -90,7 +90,7 @@ pub fn pravaha(standalone: &Standalone, args: &[&str]) -> Run {
     pravaha_at(&uri(standalone), args, "")
 }
 
-pub fn pravaha_stdin(standalone: &Standalone, args: &[&str], stdin: &str) -> Run {
+pub fn pravaha_stdin(standalone: &Standalone, args: &[&str], stdin: impl AsRef<[u8]>) -> Run {
     pravaha_at(&uri(standalone), args, stdin)
 }
 
