@@ -752,6 +752,10 @@ fn an_unreachable_controller_is_explained() {
     );
     pravaha_at(&nowhere, &["scope", "list"], "").fails(4, &message);
     pravaha_at(&nowhere, &["read", "s/x"], "").fails(4, &message);
+    pravaha_at("bogus://127.0.0.1:1", &["scope", "list"], "").fails(
+        2,
+        "invalid controller URI \"bogus://127.0.0.1:1\": unknown scheme \"bogus\"",
+    );
 }
 
 #[test]

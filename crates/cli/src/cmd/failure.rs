@@ -7,6 +7,7 @@ use pravaha_client::event::EventWriterError;
 use pravaha_client::group::GroupError;
 use pravaha_client::segment::ReaderError;
 use pravaha_client::table::TableError;
+use pravaha_client::ConfigError;
 
 /// The exit codes of client commands (docs/cli.md lists them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +100,9 @@ pub fn report(error: &anyhow::Error, controller_uri: &str) -> (Exit, String) {
         if let Some(inner) = cause.downcast_ref::<ReaderError>() {
             return segment(inner, &format!("{error:#}"));
         }
+        if cause.is::<ConfigError>() {
+            return (Exit::Invalid, format!("{error:#}"));
+        }
     }
     (Exit::Failed, format!("{error:#}"))
 }
@@ -134,7 +138,9 @@ fn controller(error: &ControllerError, uri: &str) -> (Exit, String) {
         ControllerError::AlreadyExists { .. } | ControllerError::PreconditionFailed { .. } => {
             (Exit::Conflict, error.to_string())
         }
-        ControllerError::InvalidArgument { .. } => (Exit::Invalid, error.to_string()),
+        ControllerError::InvalidArgument { .. } | ControllerError::Config(_) => {
+            (Exit::Invalid, error.to_string())
+        }
         ControllerError::Unavailable { message, .. } => (
             Exit::Unreachable,
             format!(
