@@ -101,7 +101,13 @@ pub fn report(error: &anyhow::Error, controller_uri: &str) -> (Exit, String) {
             return segment(inner, &format!("{error:#}"));
         }
         if cause.is::<ConfigError>() {
-            return (Exit::Invalid, format!("{error:#}"));
+            // Its message already names its own cause: not repeated.
+            let outermost = error.to_string();
+            let message = cause.to_string();
+            if outermost == message {
+                return (Exit::Invalid, message);
+            }
+            return (Exit::Invalid, format!("{outermost}: {message}"));
         }
     }
     (Exit::Failed, format!("{error:#}"))
