@@ -105,7 +105,8 @@ enum Item {
         event: Event,
         next_offset: i64,
     },
-    /// The segment task finished: at the end of a sealed segment (`sealed`) or at the end.
+    /// The segment task finished: at the end of a sealed segment (`sealed`), or at the
+    /// read's end in it (its length when the read began, or the printer gone).
     Ended {
         segment: SegmentId,
         sealed: bool,
