@@ -1,19 +1,23 @@
 //! The `pravaha` command: the servers (standalone, segment store, controller), their
-//! configuration and the storage-engine benchmark; administration commands arrive with the
-//! client.
+//! configuration, the client commands for users and operators (scopes, streams, writing and
+//! reading events, reader groups, Key-Value Tables; see [`cmd`] and docs/cli.md) and the
+//! benchmarks.
 
 mod bench;
+mod cmd;
 mod config;
-#[allow(dead_code)] // used by the client commands, landing next
 mod connect;
 mod controller;
 mod segmentstore;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::bail;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::cmd::{ClientArgs, ClientCommand};
 
 use crate::config::Flags;
 
@@ -46,6 +50,53 @@ enum Command {
     /// Measure performance.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Create, list and delete scopes.
+    Scope {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: cmd::ScopeCommand,
+    },
+    /// Create, inspect, configure, scale, seal, truncate and delete streams.
+    Stream {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: cmd::StreamCommand,
+    },
+    /// Write events to a stream, one per line of stdin or of a file.
+    Write {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        args: cmd::WriteArgs,
+    },
+    /// Read a stream's events, from its head, its tail or a stream cut.
+    Read {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        args: cmd::ReadArgs,
+    },
+    /// Create, inspect (readers, positions, lag) and delete reader groups.
+    Rg {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: cmd::RgCommand,
+    },
+    /// Create, list and delete Key-Value Tables; get, put and remove keys.
+    Kvt {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: cmd::KvtCommand,
+    },
+    /// Print a shell completion script, e.g. `pravaha completions bash > /etc/bash_completion.d/pravaha`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// The flags every server command takes.
@@ -87,7 +138,7 @@ impl CommonArgs {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     // "Ready in" counts from here to every listener bound.
     let started = Instant::now();
     // Warnings and errors by default, so that a starting server prints just its listeners and
@@ -100,17 +151,47 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Standalone(args) => controller::run_standalone(args, started),
         Command::Segmentstore(args) => segmentstore::run(args, started),
         Command::Controller(args) => controller::run_controller(args, started),
-        Command::Config(args) => {
-            let loaded = args.load_with_sources(Flags::default())?;
-            print!("{}", render(&loaded)?);
+        Command::Config(args) => print_config(&args),
+        Command::Bench(command) => bench::run(command),
+        Command::Scope { client, command } => {
+            return cmd::run(client, ClientCommand::Scope(command))
+        }
+        Command::Stream { client, command } => {
+            return cmd::run(client, ClientCommand::Stream(command))
+        }
+        Command::Write {
+            client,
+            args: write,
+        } => return cmd::run(client, ClientCommand::Write(write)),
+        Command::Read { client, args: read } => return cmd::run(client, ClientCommand::Read(read)),
+        Command::Rg { client, command } => return cmd::run(client, ClientCommand::Rg(command)),
+        Command::Kvt { client, command } => return cmd::run(client, ClientCommand::Kvt(command)),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "pravaha", &mut script);
+            // A closed pipe (`| head`) is the reader's choice, not a failure.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
             Ok(())
         }
-        Command::Bench(command) => bench::run(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // As `main` returning the error would print it.
+            eprintln!("Error: {error:?}");
+            ExitCode::FAILURE
+        }
     }
+}
+
+fn print_config(args: &CommonArgs) -> anyhow::Result<()> {
+    let loaded = args.load_with_sources(Flags::default())?;
+    print!("{}", render(&loaded)?);
+    Ok(())
 }
 
 /// The configuration as TOML with dotted keys, each value followed by its source; the token
@@ -149,4 +230,14 @@ fn unknown_env_vars(names: impl Iterator<Item = String>) -> Vec<String> {
         // in the same shell as the servers.
         .filter(|name| name != "PRAVAHA_CONTROLLER_URI")
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }
