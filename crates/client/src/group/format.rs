@@ -12,16 +12,29 @@
 //! | `future_segments` | qualified segment name | `HashSet<i64>` | set of [`SegmentNumber`]: predecessors not completed yet |
 //! | `distance_to_tail` | reader id | `u64` | `u64::MAX` (not maintained) |
 //!
-//! | `pravaha_heartbeats` | reader id | `u64` | a counter each of our readers increments every heartbeat interval (ours only; see [`crate::group`]'s failure detector) |
+//!
+//! Ours only (outer keys the official client never asks for):
+//!
+//! | outer key | inner key | `type_id` | value |
+//! |---|---|---|---|
+//! | `pravaha_heartbeats` | reader id | `u64` | a counter each of our readers increments every heartbeat interval (see [`crate::group`]'s failure detector) |
+//! | `pravaha_settings` | `default` | `GroupSettingsVersioned` | [`GroupSettingsVersioned`]: checkpoint settings and retention type |
+//! | `pravaha_checkpoints` | checkpoint name | `CheckpointRecord` | [`CheckpointRecord`]: an outstanding or completed checkpoint |
+//! | `pravaha_checkpoint_sequence` | `default` | `u64` | the sequence number of the last checkpoint created |
 //!
 //! A reader is online while it has an `assigned_segments` entry. Segment names are
 //! `<scope>/<stream>/<number>.#epoch.<epoch>`.
 //!
 //! The official client reads only the outer keys it knows (it fetches every entry into its
-//! map but asks only for these), so our `pravaha_heartbeats` entries are invisible to it; its
-//! updates of other outer keys do not conflict with them.
+//! map but asks only for these), so our entries are invisible to it; its updates of other
+//! outer keys do not conflict with them. Checkpoint creation writes the markers of
+//! `assigned_segments` and `unassigned_segments` (without changing an entry), so that it
+//! conflicts with every concurrent change of ownership, official readers' included.
+//!
+//! The official client (0.3.7) writes `ending_stream_cuts` empty and its readers ignore them:
+//! only our readers stop at a group's end cut.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +54,16 @@ pub const DISTANCE_TYPE: &str = "u64";
 /// Our readers' heartbeat counters (an outer key the official client ignores).
 pub const HEARTBEATS: &str = "pravaha_heartbeats";
 pub const HEARTBEAT_TYPE: &str = "u64";
+/// Our settings of the group: checkpoints and retention (an outer key the official client
+/// ignores).
+pub const SETTINGS: &str = "pravaha_settings";
+pub const SETTINGS_TYPE: &str = "GroupSettingsVersioned";
+/// Checkpoints, by name (an outer key the official client ignores).
+pub const CHECKPOINTS: &str = "pravaha_checkpoints";
+pub const CHECKPOINT_TYPE: &str = "CheckpointRecord";
+/// The last checkpoint's sequence number (an outer key the official client ignores).
+pub const CHECKPOINT_SEQUENCE: &str = "pravaha_checkpoint_sequence";
+pub const SEQUENCE_TYPE: &str = "u64";
 
 /// A name wrapped in a struct, as the official `Scope`, `Stream` and `Reader` are.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -102,6 +125,94 @@ pub enum StreamCutVersioned {
 pub struct StreamCutV1 {
     pub stream: StreamRecord,
     pub positions: BTreeMap<SegmentRecord, i64>,
+}
+
+/// Our settings of a group, versioned: a later version may add fields, and readers of every
+/// version decode all earlier ones.
+///
+/// ```
+/// use pravaha_client::group::format::{GroupSettingsV1, GroupSettingsVersioned};
+///
+/// let settings = GroupSettingsVersioned::V1(GroupSettingsV1 {
+///     automatic_checkpoint_interval_millis: Some(30_000),
+///     max_outstanding_checkpoints: 3,
+///     retention: 2,
+/// });
+/// let bytes = serde_cbor::to_vec(&settings).unwrap();
+/// assert_eq!(serde_cbor::from_slice::<GroupSettingsVersioned>(&bytes).unwrap(), settings);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GroupSettingsVersioned {
+    V1(GroupSettingsV1),
+}
+
+/// Version 1 of [`GroupSettingsVersioned`].
+///
+/// ```
+/// use pravaha_client::group::format::GroupSettingsV1;
+///
+/// let none = GroupSettingsV1 {
+///     automatic_checkpoint_interval_millis: None,
+///     max_outstanding_checkpoints: 3,
+///     retention: 0,
+/// };
+/// assert_eq!(none.retention, 0);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSettingsV1 {
+    /// How often readers start a checkpoint; `None`: never.
+    pub automatic_checkpoint_interval_millis: Option<u64>,
+    /// Application checkpoints that may be outstanding at once.
+    pub max_outstanding_checkpoints: u32,
+    /// The retention type as the controller's API numbers it: 0 none, 1 manual (the
+    /// application reports cuts), 2 automatic (each completed checkpoint's cut is reported).
+    pub retention: i32,
+}
+
+/// A checkpoint in the group's state: the readers that have not taken part yet and the
+/// positions recorded so far. Complete once `pending` is empty.
+///
+/// ```
+/// use std::collections::{BTreeMap, BTreeSet};
+/// use pravaha_client::group::format::CheckpointRecord;
+///
+/// let record = CheckpointRecord {
+///     sequence: 1,
+///     automatic: false,
+///     pending: BTreeSet::from(["reader-1".to_string()]),
+///     positions: BTreeMap::from([("shop/orders/0".to_string(), 120)]),
+/// };
+/// assert!(!record.is_complete());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointRecord {
+    /// Creation order among the group's checkpoints.
+    pub sequence: u64,
+    /// Started by a reader at the group's automatic interval (not by the application).
+    pub automatic: bool,
+    /// The readers (online at creation) that have not taken part yet.
+    pub pending: BTreeSet<String>,
+    /// Qualified segment name → offset: where the checkpoint puts each segment.
+    pub positions: BTreeMap<String, i64>,
+}
+
+impl CheckpointRecord {
+    /// Whether every reader has taken part.
+    ///
+    /// ```
+    /// use pravaha_client::group::format::CheckpointRecord;
+    ///
+    /// let record = CheckpointRecord {
+    ///     sequence: 1,
+    ///     automatic: true,
+    ///     pending: Default::default(),
+    ///     positions: Default::default(),
+    /// };
+    /// assert!(record.is_complete());
+    /// ```
+    pub fn is_complete(&self) -> bool {
+        self.pending.is_empty()
+    }
 }
 
 impl From<&ScopedStream> for StreamRecord {

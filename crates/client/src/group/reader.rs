@@ -2,18 +2,23 @@
 //! each with a fetch task (one read in flight per segment, bounded hand-off), parses events in
 //! segment order and hands them out one at a time, round robin across its segments.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::checkpoint_state;
 use super::state::{self, Positions};
+use super::tasks::{fetch, heartbeat, Fetched};
 use super::{GroupError, ReaderGroup};
 use crate::controller::types::ScopedSegment;
-use crate::segment::{EventParser, ReaderConfig, ReaderError, SegmentRead, SegmentReader};
+use crate::segment::{EventParser, ReaderConfig, ReaderError, SegmentReader};
 use crate::sync::SyncError;
+
+/// The prefix of automatic checkpoints' names (the sequence number follows).
+pub const AUTOMATIC_CHECKPOINT_PREFIX: &str = "pravaha-auto-";
 
 /// Reads handed from the fetch tasks to the reader and not yet taken (each up to
 /// [`ReaderSettings::read_size`] bytes).
@@ -62,9 +67,20 @@ impl Default for ReaderSettings {
 }
 
 /// An event and where it was read.
+///
+/// ```no_run
+/// # async fn example(mut reader: pravaha_client::EventReader) -> Result<(), Box<dyn std::error::Error>> {
+/// if let Some(event) = reader.next_event().await? {
+///     println!("{} bytes at {}:{}", event.payload.len(), event.segment, event.offset);
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRead {
+    /// The event's bytes, as written.
     pub payload: Bytes,
+    /// The segment it was read from.
     pub segment: ScopedSegment,
     /// The offset of the event's record in its segment.
     pub offset: i64,
@@ -72,10 +88,29 @@ pub struct EventRead {
     pub next_offset: i64,
 }
 
-/// A read (or its failure) from a fetch task, tagged with the ownership it belongs to.
-struct Fetched {
-    tag: u64,
-    result: Result<SegmentRead, ReaderError>,
+/// What [`EventReader::read_next`] hands out: an event, or the news that the reader has
+/// taken part in a checkpoint (Java's `EventRead.isCheckpoint()`).
+///
+/// ```no_run
+/// # async fn example(mut reader: pravaha_client::EventReader) -> Result<(), Box<dyn std::error::Error>> {
+/// use pravaha_client::group::ReadItem;
+///
+/// while let Some(item) = reader.read_next().await? {
+///     match item {
+///         ReadItem::Event(event) => println!("{} bytes", event.payload.len()),
+///         // Everything handed out before is before the checkpoint, everything after after.
+///         ReadItem::Checkpoint(name) => println!("checkpoint {name}"),
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadItem {
+    Event(EventRead),
+    /// The reader recorded its positions for this checkpoint: the events it handed out before
+    /// are before the checkpoint, those it hands out next are after it.
+    Checkpoint(String),
 }
 
 struct Owned {
@@ -105,6 +140,15 @@ pub struct EventReader {
     /// Other readers' heartbeat counters and when this reader saw each change.
     observed: BTreeMap<String, (u64, Instant)>,
     last_detection: Instant,
+    /// Where the group's end cut stops each segment named there.
+    ends: Positions,
+    /// The group's refresh time and automatic checkpoint interval, once read from its state.
+    group_settings: Option<(Duration, Option<Duration>)>,
+    last_refresh: Option<Instant>,
+    /// The highest checkpoint sequence number seen and when this reader first saw it.
+    last_checkpoint: (u64, Instant),
+    /// Checkpoints taken part in and not yet announced by [`EventReader::read_next`].
+    announcements: VecDeque<String>,
 }
 
 impl std::fmt::Debug for Owned {
@@ -137,14 +181,34 @@ impl EventReader {
             heartbeat,
             observed: BTreeMap::new(),
             last_detection: Instant::now(),
+            ends: Positions::new(),
+            group_settings: None,
+            last_refresh: None,
+            last_checkpoint: (0, Instant::now()),
+            announcements: VecDeque::new(),
         }
     }
 
+    /// The reader's id in its group.
+    ///
+    /// ```no_run
+    /// # fn example(reader: pravaha_client::EventReader) {
+    /// println!("reader {}", reader.id());
+    /// # }
+    /// ```
     pub fn id(&self) -> &str {
         &self.id
     }
 
     /// The segments this reader owns, each with the position after the last event handed out.
+    ///
+    /// ```no_run
+    /// # fn example(reader: pravaha_client::EventReader) {
+    /// for (segment, offset) in reader.positions() {
+    ///     println!("{segment}: next event at {offset}");
+    /// }
+    /// # }
+    /// ```
     pub fn positions(&self) -> Positions {
         self.owned
             .iter()
@@ -153,19 +217,62 @@ impl EventReader {
     }
 
     /// The next event of one of this reader's segments, waiting for one; `None` once the group
-    /// has nothing left to read (its streams are sealed and every segment was read).
+    /// has nothing left to read (its streams are sealed and every segment was read, or it was
+    /// read up to the group's end cuts). Checkpoints this reader takes part in meanwhile are
+    /// not announced (see [`Self::read_next`]).
     ///
     /// Events of one segment come in order; successors of a segment are read only after all
     /// their predecessors. Cancelling the call loses nothing: events are handed out only when
     /// this returns.
+    ///
+    /// ```no_run
+    /// # async fn example(mut reader: pravaha_client::EventReader) -> Result<(), Box<dyn std::error::Error>> {
+    /// while let Some(event) = reader.next_event().await? {
+    ///     println!("{:?}", event.payload);
+    /// }
+    /// reader.close().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn next_event(&mut self) -> Result<Option<EventRead>, GroupError> {
+        loop {
+            match self.read_next().await? {
+                Some(ReadItem::Event(event)) => return Ok(Some(event)),
+                Some(ReadItem::Checkpoint(_)) => {}
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Like [`Self::next_event`], but also announces each checkpoint this reader took part in,
+    /// in order with the events: events answered before [`ReadItem::Checkpoint`] are before
+    /// the checkpoint's positions, events answered after are after them. The reader takes part
+    /// in a checkpoint at the first call after it learns of it (at the latest one group
+    /// refresh time after it started).
+    ///
+    /// ```no_run
+    /// # async fn example(mut reader: pravaha_client::EventReader) -> Result<(), Box<dyn std::error::Error>> {
+    /// use pravaha_client::group::ReadItem;
+    ///
+    /// while let Some(item) = reader.read_next().await? {
+    ///     if let ReadItem::Checkpoint(name) = item {
+    ///         println!("everything before {name} is processed");
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn read_next(&mut self) -> Result<Option<ReadItem>, GroupError> {
         loop {
             if self.offline {
                 return Err(GroupError::ReaderOffline(self.id.clone()));
             }
             self.maintain().await?;
+            if let Some(name) = self.announcements.pop_front() {
+                return Ok(Some(ReadItem::Checkpoint(name)));
+            }
             if let Some(event) = self.take_buffered()? {
-                return Ok(Some(event));
+                return Ok(Some(ReadItem::Event(event)));
             }
             if let Some(segment) = self.ended_segment() {
                 self.complete(&segment).await?;
@@ -183,7 +290,14 @@ impl EventReader {
     }
 
     /// Takes this reader offline: its segments become unassigned at the positions after the
-    /// events handed out.
+    /// events handed out (checkpoints waiting for it record them and stop waiting).
+    ///
+    /// ```no_run
+    /// # async fn example(reader: pravaha_client::EventReader) -> Result<(), Box<dyn std::error::Error>> {
+    /// reader.close().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn close(mut self) -> Result<(), GroupError> {
         let positions = self.positions();
         self.stop_all();
@@ -192,8 +306,16 @@ impl EventReader {
         self.group.reader_offline(&self.id, Some(&positions)).await
     }
 
-    /// Records positions, detects failed readers and rebalances when due.
+    /// Refreshes the group's state (checkpoints), records positions, detects failed readers and
+    /// rebalances when due.
     async fn maintain(&mut self) -> Result<(), GroupError> {
+        let refresh = self
+            .group_settings
+            .map_or(Duration::ZERO, |(refresh, _)| refresh);
+        if self.last_refresh.is_none_or(|at| at.elapsed() >= refresh) {
+            self.refresh().await?;
+            self.last_refresh = Some(Instant::now());
+        }
         if let Some(timeout) = self.settings.offline_timeout {
             let interval = self.detection_interval();
             if self.last_detection.elapsed() >= interval {
@@ -217,6 +339,99 @@ impl EventReader {
             self.rebalance().await?;
             self.last_rebalance = Some(Instant::now());
         }
+        Ok(())
+    }
+
+    /// Reads the group's state: settings and end cuts, whether this reader is still online
+    /// (a reset takes every reader offline), automatic checkpoints due, and the checkpoints
+    /// waiting for this reader, in which it takes part now (at its current positions).
+    async fn refresh(&mut self) -> Result<(), GroupError> {
+        let (checkpoints, settings, ends, online) = {
+            let mut sync = self.group.state.lock().await;
+            sync.fetch_updates().await?;
+            let config = state::config(&*sync)?;
+            let settings = checkpoint_state::settings(&*sync)?;
+            (
+                checkpoint_state::checkpoints(&*sync)?,
+                (config, settings),
+                state::end_offsets(&*sync)?,
+                state::owned(&*sync, &self.id).is_ok(),
+            )
+        };
+        if !online {
+            self.offline = true;
+            self.stop_all();
+            return Err(GroupError::ReaderOffline(self.id.clone()));
+        }
+        self.ends = ends;
+        if let (Some(super::format::ConfigVersioned::V1(config)), settings) = settings {
+            let interval = settings
+                .and_then(|settings| settings.automatic_checkpoint_interval_millis)
+                .filter(|millis| *millis > 0)
+                .map(Duration::from_millis);
+            self.group_settings = Some((
+                Duration::from_millis(config.group_refresh_time_millis),
+                interval,
+            ));
+        }
+        let newest = checkpoints.values().map(|r| r.sequence).max().unwrap_or(0);
+        if newest > self.last_checkpoint.0 {
+            self.last_checkpoint = (newest, Instant::now());
+        }
+        if let Some((_, Some(interval))) = self.group_settings {
+            if self.last_checkpoint.1.elapsed() >= interval {
+                self.automatic_checkpoint(&checkpoints, newest).await?;
+            }
+        }
+        let waiting = checkpoints.values().any(|r| r.pending.contains(&self.id))
+            || self.last_checkpoint.0 > newest;
+        if waiting {
+            self.take_part().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts an automatic checkpoint, abandoning the previous one if it is still outstanding
+    /// (a reader that never takes part keeps it from completing).
+    async fn automatic_checkpoint(
+        &mut self,
+        checkpoints: &BTreeMap<String, super::format::CheckpointRecord>,
+        newest: u64,
+    ) -> Result<(), GroupError> {
+        for (name, record) in checkpoints {
+            if record.automatic && !record.is_complete() {
+                // Its error names the readers it waited for, and is logged there.
+                let _ = self.group.abandon_checkpoint(name).await;
+            }
+        }
+        let name = format!("{AUTOMATIC_CHECKPOINT_PREFIX}{}", newest + 1);
+        match self.group.create_checkpoint(&name, true).await {
+            // Started here, or by another reader, or an application's is outstanding.
+            Ok(_) | Err(GroupError::CheckpointExists(_)) => {}
+            Err(error) => return Err(error),
+        }
+        // Counted from now whichever reader started it; this reader takes part below.
+        self.last_checkpoint = (self.last_checkpoint.0.max(newest + 1), Instant::now());
+        Ok(())
+    }
+
+    /// Takes part in every checkpoint waiting for this reader; they are announced next.
+    async fn take_part(&mut self) -> Result<(), GroupError> {
+        let positions = self.positions();
+        let id = self.id.clone();
+        let taken = self
+            .state_update(|update| checkpoint_state::take_part(update, &id, &positions))
+            .await?;
+        self.last_position_update = Instant::now();
+        let mut completed = Vec::new();
+        for (name, complete) in taken {
+            tracing::debug!(reader = %self.id, checkpoint = name.as_str(), complete, "took part in a checkpoint");
+            if complete {
+                completed.push(name.clone());
+            }
+            self.announcements.push_back(name);
+        }
+        self.group.checkpoints_completed(&completed).await;
         Ok(())
     }
 
@@ -265,7 +480,8 @@ impl EventReader {
                 .update(|update| state::remove_if_stale(update, &reader, count))
                 .await?;
             self.observed.remove(&reader);
-            if removed {
+            if let Some(completed) = removed {
+                self.group.checkpoints_completed(&completed).await;
                 tracing::warn!(reader = %self.id, offline = %reader, heartbeat = count, ?timeout, "reader stopped heart-beating; took it offline at its recorded positions");
                 // Take a share of its segments now.
                 self.last_rebalance = None;
@@ -280,9 +496,13 @@ impl EventReader {
             let mut sync = self.group.state.lock().await;
             sync.fetch_updates().await?;
             if state::owned(&*sync, &self.id).is_err() {
+                drop(sync);
                 self.offline = true;
+                self.stop_all();
                 return Err(GroupError::ReaderOffline(self.id.clone()));
             }
+            // The end cuts of a group reset meanwhile apply to what is acquired now.
+            self.ends = state::end_offsets(&*sync)?;
             state::segments_to_acquire(&*sync, &self.id)?
         };
         if wanted > 0 {
@@ -315,18 +535,29 @@ impl EventReader {
     }
 
     /// `segment` was read to its end: successors are registered and become assignable when
-    /// all their predecessors are completed.
+    /// all their predecessors are completed. A segment that reached the group's end cut has
+    /// no successors to read.
     async fn complete(&mut self, segment: &ScopedSegment) -> Result<(), GroupError> {
-        let successors = self.group.controller.get_successors(segment).await?;
-        let successors: Vec<_> = successors
-            .successors
-            .into_iter()
-            .map(|successor| (successor.segment.segment, successor.predecessors))
-            .collect();
+        let successors: Vec<_> = if self.ends.contains_key(segment) {
+            Vec::new()
+        } else {
+            let successors = self.group.controller.get_successors(segment).await?;
+            successors
+                .successors
+                .into_iter()
+                .map(|successor| (successor.segment.segment, successor.predecessors))
+                .collect()
+        };
+        let end = self
+            .owned
+            .get(segment)
+            .map_or(0, |owned| owned.parser.position());
         self.stop(segment);
         let id = self.id.clone();
-        self.state_update(|update| state::segment_completed(update, &id, segment, &successors))
-            .await?;
+        self.state_update(|update| {
+            state::segment_completed(update, &id, segment, end, &successors)
+        })
+        .await?;
         tracing::debug!(reader = %self.id, segment = %segment.qualified_name(), successors = successors.len(), "segment completed");
         // Acquire successors (or anything else) now.
         self.last_rebalance = None;
@@ -353,6 +584,9 @@ impl EventReader {
         let mut wait = interval
             .saturating_sub(since)
             .min(self.settings.position_update_interval);
+        if let (Some((refresh, _)), Some(at)) = (self.group_settings, self.last_refresh) {
+            wait = wait.min(refresh.saturating_sub(at.elapsed()));
+        }
         if self.settings.offline_timeout.is_some() {
             let detection = self.detection_interval();
             wait = wait.min(detection.saturating_sub(self.last_detection.elapsed()));
@@ -435,6 +669,7 @@ impl EventReader {
         let task = tokio::spawn(fetch(
             reader,
             offset,
+            self.ends.get(&segment).copied(),
             self.settings.read_size,
             self.sender.clone(),
             tag,
@@ -497,57 +732,5 @@ impl Drop for EventReader {
     fn drop(&mut self) {
         self.stop_all();
         self.stop_heartbeat();
-    }
-}
-
-/// Moves `reader`'s heartbeat counter on every `interval` until the reader is offline (or the
-/// task is aborted: the reader was closed or dropped).
-async fn heartbeat(group: ReaderGroup, reader: String, interval: Duration) {
-    // The first heartbeat was written when the reader joined.
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        let result = group
-            .state
-            .lock()
-            .await
-            .update(|update| state::heartbeat(update, &reader))
-            .await;
-        match result {
-            Ok(_) => {}
-            Err(SyncError::Precondition(message)) => {
-                tracing::debug!(%reader, %message, "heartbeat stops");
-                return;
-            }
-            Err(error) => tracing::warn!(%reader, %error, "heartbeat failed"),
-        }
-    }
-}
-
-/// Reads `segment` from `offset` until its end, handing each read over.
-async fn fetch(
-    mut reader: SegmentReader,
-    mut offset: i64,
-    read_size: usize,
-    sender: mpsc::Sender<Fetched>,
-    tag: u64,
-) {
-    loop {
-        let result = reader.read(offset, read_size).await;
-        let finished = match &result {
-            Ok(read) => {
-                offset = read.end_offset();
-                read.end_of_segment
-            }
-            Err(_) => true,
-        };
-        let empty = matches!(&result, Ok(read) if read.data.is_empty() && !read.end_of_segment);
-        if !empty && sender.send(Fetched { tag, result }).await.is_err() {
-            return;
-        }
-        if finished {
-            return;
-        }
     }
 }

@@ -10,10 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::controller::types::{ScopedSegment, SegmentId};
 use crate::sync::{SyncError, Synchronizer, Update, Value};
 
+use super::checkpoint_state;
 use super::format::{
-    ConfigVersioned, Offset, SegmentNumber, SegmentRecord, ASSIGNED, ASSIGNED_TYPE, CONFIG,
-    CONFIG_KEY, CONFIG_TYPE, DISTANCE, DISTANCE_TYPE, FUTURE, FUTURE_TYPE, HEARTBEATS,
-    HEARTBEAT_TYPE, OFFSET_TYPE, UNASSIGNED,
+    ConfigVersioned, GroupSettingsVersioned, Offset, SegmentNumber, SegmentRecord,
+    StreamCutVersioned, ASSIGNED, ASSIGNED_TYPE, CONFIG, CONFIG_KEY, CONFIG_TYPE, DISTANCE,
+    DISTANCE_TYPE, FUTURE, FUTURE_TYPE, HEARTBEATS, HEARTBEAT_TYPE, OFFSET_TYPE, SETTINGS,
+    SETTINGS_TYPE, UNASSIGNED,
 };
 
 /// Segment → offset.
@@ -99,6 +101,71 @@ pub fn initialize(
     Ok(true)
 }
 
+/// Writes our settings of the group (beside [`initialize`], or at a reset).
+pub fn put_settings(
+    update: &mut Update,
+    settings: &GroupSettingsVersioned,
+) -> Result<(), SyncError> {
+    update.insert(SETTINGS, CONFIG_KEY, SETTINGS_TYPE, settings)
+}
+
+/// Starts the group over with `config` from `segments`: every reader is taken offline (each
+/// finds out at its next state change), nothing waits for predecessors, outstanding
+/// checkpoints are abandoned (completed ones stay).
+pub fn reset(
+    update: &mut Update,
+    config: &ConfigVersioned,
+    settings: &GroupSettingsVersioned,
+    segments: &Positions,
+) -> Result<(), SyncError> {
+    for outer in [ASSIGNED, DISTANCE, HEARTBEATS, UNASSIGNED, FUTURE] {
+        let keys: Vec<String> = update
+            .inner_map(outer)
+            .into_keys()
+            .map(str::to_owned)
+            .collect();
+        for key in keys {
+            update.insert_tombstone(outer, &key)?;
+        }
+    }
+    checkpoint_state::abandon_all(update)?;
+    update.insert(CONFIG, CONFIG_KEY, CONFIG_TYPE, config)?;
+    put_settings(update, settings)?;
+    for (segment, offset) in segments {
+        put_unassigned(update, segment, *offset)?;
+    }
+    Ok(())
+}
+
+/// The group's configuration; `None` if the group does not exist.
+pub fn config(view: &impl StateView) -> Result<Option<ConfigVersioned>, SyncError> {
+    view.entries(CONFIG)
+        .into_iter()
+        .find(|(key, _)| key == CONFIG_KEY)
+        .map(|(_, value)| value.decode().map_err(SyncError::from))
+        .transpose()
+}
+
+/// The offsets of the group's end cuts: where readers stop reading each segment named there.
+pub fn end_offsets(view: &impl StateView) -> Result<Positions, SyncError> {
+    let Some(ConfigVersioned::V1(config)) = config(view)? else {
+        return Ok(Positions::new());
+    };
+    Ok(config
+        .ending_stream_cuts
+        .values()
+        .filter_map(|cut| match cut {
+            StreamCutVersioned::V1(cut) => Some(cut),
+            StreamCutVersioned::Unbounded | StreamCutVersioned::Tail => None,
+        })
+        .flat_map(|cut| {
+            cut.positions
+                .iter()
+                .map(|(segment, offset)| (ScopedSegment::from(segment), *offset))
+        })
+        .collect())
+}
+
 /// Adds `reader` with no segments; fails if it is online already.
 pub fn add_reader(update: &mut Update, reader: &str) -> Result<(), SyncError> {
     if update.contains(ASSIGNED, reader) {
@@ -111,18 +178,21 @@ pub fn add_reader(update: &mut Update, reader: &str) -> Result<(), SyncError> {
 }
 
 /// Takes `reader` offline: its segments become unassigned at `positions` (where given) or at
-/// the positions it last recorded.
+/// the positions it last recorded; checkpoints waiting for it record them and stop waiting.
+/// Returns the checkpoints completed by its leaving.
 pub fn remove_reader(
     update: &mut Update,
     reader: &str,
     positions: Option<&Positions>,
-) -> Result<(), SyncError> {
+) -> Result<Vec<String>, SyncError> {
     let owned = owned(update, reader)?;
+    let mut released = Positions::new();
     for (segment, recorded) in &owned {
         let offset = positions
             .and_then(|positions| positions.get(segment))
             .unwrap_or(recorded);
         put_unassigned(update, segment, *offset)?;
+        released.insert(segment.clone(), *offset);
     }
     update.insert_tombstone(ASSIGNED, reader)?;
     if update.contains(DISTANCE, reader) {
@@ -131,7 +201,7 @@ pub fn remove_reader(
     if update.contains(HEARTBEATS, reader) {
         update.insert_tombstone(HEARTBEATS, reader)?;
     }
-    Ok(())
+    checkpoint_state::give_up(update, reader, &released, true)
 }
 
 /// Every reader's heartbeat counter (readers of ours that heartbeat; official readers never
@@ -160,22 +230,30 @@ pub fn heartbeat(update: &mut Update, reader: &str) -> Result<u64, SyncError> {
 }
 
 /// Takes `reader` offline at its recorded positions if its heartbeat is still `stale` (the
-/// failure detector's verdict); returns whether it did. The heartbeat's removal makes the
-/// change conflict with a heartbeat written meanwhile (the verdict is then checked again).
-pub fn remove_if_stale(update: &mut Update, reader: &str, stale: u64) -> Result<bool, SyncError> {
+/// failure detector's verdict); returns the checkpoints its leaving completed if it did. The
+/// heartbeat's removal makes the change conflict with a heartbeat written meanwhile (the
+/// verdict is then checked again).
+pub fn remove_if_stale(
+    update: &mut Update,
+    reader: &str,
+    stale: u64,
+) -> Result<Option<Vec<String>>, SyncError> {
     if !update.contains(ASSIGNED, reader)
         || update.get_as::<u64>(HEARTBEATS, reader)? != Some(stale)
     {
-        return Ok(false);
+        return Ok(None);
     }
-    remove_reader(update, reader, None)?;
-    Ok(true)
+    remove_reader(update, reader, None).map(Some)
 }
 
 /// Moves up to `max` unassigned segments (lowest first) to `reader`; returns them with their
-/// offsets.
+/// offsets. A reader an outstanding checkpoint waits for acquires nothing (see
+/// [`checkpoint_state`]).
 pub fn acquire(update: &mut Update, reader: &str, max: usize) -> Result<Positions, SyncError> {
     let mut owned = owned(update, reader)?;
+    if checkpoint_state::is_pending(update, reader)? {
+        return Ok(Positions::new());
+    }
     let taken: Positions = unassigned(update)?.into_iter().take(max).collect();
     if taken.is_empty() {
         return Ok(taken);
@@ -203,15 +281,21 @@ pub fn release(
         )));
     }
     put_assigned(update, reader, &owned)?;
-    put_unassigned(update, segment, offset)
+    put_unassigned(update, segment, offset)?;
+    let given_up = Positions::from([(segment.clone(), offset)]);
+    checkpoint_state::give_up(update, reader, &given_up, false)?;
+    Ok(())
 }
 
-/// `segment` was read to its end: it leaves `reader`; each successor waits for its
-/// predecessors and becomes unassigned (from offset 0) once none is left.
+/// `segment` was read to its end (`end`: its length, or its offset in the group's end cut): it
+/// leaves `reader`; each successor waits for its predecessors and becomes unassigned (from
+/// offset 0) once none is left. A segment ending at the group's end cut has no successors to
+/// read (the caller passes none).
 pub fn segment_completed(
     update: &mut Update,
     reader: &str,
     segment: &ScopedSegment,
+    end: i64,
     successors: &[(ScopedSegment, Vec<SegmentId>)],
 ) -> Result<(), SyncError> {
     let mut owned = owned(update, reader)?;
@@ -241,6 +325,8 @@ pub fn segment_completed(
             update.insert_tombstone(FUTURE, &successor.qualified_name())?;
         }
     }
+    let given_up = Positions::from([(segment.clone(), end)]);
+    checkpoint_state::give_up(update, reader, &given_up, false)?;
     Ok(())
 }
 
@@ -415,10 +501,12 @@ mod tests {
             BTreeMap::from([("a".to_owned(), 2)])
         );
         // A reader that never heart-beat is never stale.
-        assert!(!remove_if_stale(&mut update, "official", 0).unwrap());
-        assert!(!remove_if_stale(&mut update, "a", 1).unwrap());
-        assert!(remove_if_stale(&mut update, "a", 2).unwrap());
-        assert!(!remove_if_stale(&mut update, "a", 2).unwrap());
+        assert!(remove_if_stale(&mut update, "official", 0)
+            .unwrap()
+            .is_none());
+        assert!(remove_if_stale(&mut update, "a", 1).unwrap().is_none());
+        assert!(remove_if_stale(&mut update, "a", 2).unwrap().is_some());
+        assert!(remove_if_stale(&mut update, "a", 2).unwrap().is_none());
         assert!(heartbeats(&update).unwrap().is_empty());
         assert_eq!(
             unassigned(&update).unwrap(),
@@ -438,14 +526,14 @@ mod tests {
             merged.clone(),
             vec![SegmentId::new(0, 0), SegmentId::new(0, 1)],
         )];
-        segment_completed(&mut update, "a", &segment(0, 0), &successors).unwrap();
+        segment_completed(&mut update, "a", &segment(0, 0), 9, &successors).unwrap();
         assert!(unassigned(&update).unwrap().is_empty());
         assert_eq!(
             future(&update).unwrap(),
             BTreeMap::from([(merged.clone(), BTreeSet::from([SegmentId::new(0, 1).0]))])
         );
-        assert!(segment_completed(&mut update, "a", &segment(0, 0), &successors).is_err());
-        segment_completed(&mut update, "a", &segment(0, 1), &successors).unwrap();
+        assert!(segment_completed(&mut update, "a", &segment(0, 0), 9, &successors).is_err());
+        segment_completed(&mut update, "a", &segment(0, 1), 9, &successors).unwrap();
         assert_eq!(unassigned(&update).unwrap(), Positions::from([(merged, 0)]));
         assert!(future(&update).unwrap().is_empty());
         assert!(owned(&update, "a").unwrap().is_empty());
