@@ -8,7 +8,7 @@ use crate::controller::types::{ScopedSegment, ScopedStream, StreamCut};
 use crate::controller::{ControllerError, RetentionMode};
 use crate::segment::{ReaderConfig, SegmentReader};
 
-use super::checkpoint_state::{self, Created};
+use super::checkpoint_state::{self, Creation};
 use super::format::CheckpointRecord;
 use super::state::{self, Positions};
 use super::{GroupError, ReaderGroup, ReaderGroupConfig, StartFrom};
@@ -264,7 +264,9 @@ impl ReaderGroup {
     /// before that are from before the reset, so stop readers (or discard what they return)
     /// before resetting, and create new readers after. Outstanding checkpoints are abandoned;
     /// completed ones stay. The controller's record follows when either configuration
-    /// subscribes to retention.
+    /// subscribes to retention; the controller keeps the subscriber's last reported cut (it
+    /// only moves forward), so after restoring an older checkpoint, cuts reported before the
+    /// group is past that one again are refused (automatic reports log a warning).
     ///
     /// ```no_run
     /// # async fn example(group: pravaha_client::ReaderGroup) -> Result<(), Box<dyn std::error::Error>> {
@@ -368,17 +370,17 @@ impl ReaderGroup {
                 })
                 .await?;
             match created {
-                Created::Created { sequence, complete } => {
+                Creation::Started { sequence, complete } => {
                     tracing::debug!(group = %self.scoped_name(), checkpoint = name, sequence, automatic, "checkpoint started");
                     if complete {
                         self.checkpoints_completed(&[name.to_owned()]).await;
                     }
                     return Ok(true);
                 }
-                Created::Exists if automatic => return Ok(false),
-                Created::Exists => return Err(GroupError::CheckpointExists(name.to_owned())),
-                Created::TooMany { max } => return Err(GroupError::TooManyCheckpoints { max }),
-                Created::FutureChanged => continue,
+                Creation::Exists if automatic => return Ok(false),
+                Creation::Exists => return Err(GroupError::CheckpointExists(name.to_owned())),
+                Creation::TooMany { max } => return Err(GroupError::TooManyCheckpoints { max }),
+                Creation::FutureChanged => continue,
             }
         }
     }

@@ -26,9 +26,9 @@ pub const COMPLETED_KEPT: usize = 4;
 
 /// The outcome of [`create`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Created {
+pub enum Creation {
     /// Created with this sequence number; complete already if no reader was online.
-    Created { sequence: u64, complete: bool },
+    Started { sequence: u64, complete: bool },
     /// A checkpoint of that name exists.
     Exists,
     /// `max` application checkpoints are outstanding.
@@ -77,26 +77,26 @@ pub fn create(
     max_outstanding: u32,
     future: &BTreeMap<crate::controller::types::ScopedSegment, BTreeSet<i64>>,
     completed: &Positions,
-) -> Result<Created, SyncError> {
+) -> Result<Creation, SyncError> {
     let existing = checkpoints(update)?;
     if existing.contains_key(name) {
-        return Ok(Created::Exists);
+        return Ok(Creation::Exists);
     }
     let outstanding: Vec<&CheckpointRecord> = existing
         .values()
         .filter(|record| !record.is_complete())
         .collect();
     if automatic && !outstanding.is_empty() {
-        return Ok(Created::Exists);
+        return Ok(Creation::Exists);
     }
     let by_application = outstanding.iter().filter(|r| !r.automatic).count();
     if !automatic && by_application >= max_outstanding as usize {
-        return Ok(Created::TooMany {
+        return Ok(Creation::TooMany {
             max: max_outstanding,
         });
     }
     if state::future(update)? != *future {
-        return Ok(Created::FutureChanged);
+        return Ok(Creation::FutureChanged);
     }
     // Ordered with every change of ownership (see the module's contract).
     update.retain(ASSIGNED);
@@ -123,7 +123,7 @@ pub fn create(
     if complete {
         prune(update)?;
     }
-    Ok(Created::Created { sequence, complete })
+    Ok(Creation::Started { sequence, complete })
 }
 
 /// `reader` takes part in every outstanding checkpoint naming it: its segments are recorded
@@ -253,7 +253,7 @@ mod tests {
         update
     }
 
-    fn create_named(update: &mut Update, name: &str) -> Created {
+    fn create_named(update: &mut Update, name: &str) -> Creation {
         create(update, name, false, 2, &BTreeMap::new(), &Positions::new()).unwrap()
     }
 
@@ -267,12 +267,12 @@ mod tests {
         state::acquire(&mut update, "a", 2).unwrap();
         assert_eq!(
             create_named(&mut update, "one"),
-            Created::Created {
+            Creation::Started {
                 sequence: 1,
                 complete: false
             }
         );
-        assert_eq!(create_named(&mut update, "one"), Created::Exists);
+        assert_eq!(create_named(&mut update, "one"), Creation::Exists);
         // The unassigned segment is recorded at creation.
         assert_eq!(
             positions_of(&update, "one"),
@@ -330,7 +330,7 @@ mod tests {
         let mut update = group_of(1, &["a"]);
         create_named(&mut update, "x");
         create_named(&mut update, "y");
-        assert_eq!(create_named(&mut update, "z"), Created::TooMany { max: 2 });
+        assert_eq!(create_named(&mut update, "z"), Creation::TooMany { max: 2 });
         // An automatic checkpoint waits for none outstanding.
         let automatic = create(
             &mut update,
@@ -341,7 +341,7 @@ mod tests {
             &Positions::new(),
         )
         .unwrap();
-        assert_eq!(automatic, Created::Exists);
+        assert_eq!(automatic, Creation::Exists);
         assert_eq!(abandon(&mut update, "x").unwrap(), Some(vec!["a".into()]));
         assert_eq!(abandon(&mut update, "x").unwrap(), None);
         take_part(&mut update, "a", &Positions::new()).unwrap();
@@ -356,7 +356,7 @@ mod tests {
         let waiting = BTreeMap::from([(segment(9), BTreeSet::from([1]))]);
         assert_eq!(
             create(&mut update, "f", false, 2, &waiting, &Positions::new()).unwrap(),
-            Created::FutureChanged
+            Creation::FutureChanged
         );
     }
 }

@@ -159,7 +159,8 @@ impl ReaderGroupConfig {
     /// Readers start a checkpoint every `interval` (Java's `automaticCheckpointIntervalMillis`,
     /// whose default is 30 s; ours is `None`: never). An automatic checkpoint is started only
     /// when no checkpoint is outstanding, and abandoned if still incomplete when the next is
-    /// due (a reader that never takes part, such as an official one, keeps it from completing).
+    /// due (a reader that never takes part, such as an official one, keeps it from completing):
+    /// keep it several refresh times long, since readers learn of checkpoints at their refresh.
     ///
     /// ```
     /// use std::time::Duration;
@@ -392,7 +393,7 @@ impl ReaderGroupConfig {
     pub(super) fn to_record(&self, scope: &str, name: &str) -> ReaderGroupRecord {
         let mut record = ReaderGroupRecord::new(scope, name);
         record.refresh_time = self.refresh_time;
-        // The controller's "never" is a negative interval; a zero one would be "always".
+        // Zero is the client record's "never".
         record.checkpoint_interval = self.checkpoint_interval.unwrap_or(Duration::ZERO);
         record.max_outstanding_checkpoints =
             i32::try_from(self.max_outstanding_checkpoints).unwrap_or(i32::MAX);

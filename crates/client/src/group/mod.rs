@@ -2,11 +2,34 @@
 //! reader at a time, with the group's state in a table segment kept the way the official Rust
 //! client keeps it ([`format`]), so readers of both clients can share one group.
 //!
-//! - [`ReaderGroup`]: creates the group (its streams from the head, the tail or a stream cut),
-//!   adds readers, takes readers offline, answers the group's positions;
+//! - [`ReaderGroup`]: creates the group ([`ReaderGroupConfig`]: its streams from the head, the
+//!   tail or a stream cut, optionally up to an end cut), adds readers, takes readers offline,
+//!   answers the group's positions, takes checkpoints and resets the group to one;
 //! - [`EventReader`]: acquires segments up to its fair share, reads their events in order,
 //!   records its positions, releases segments when other readers join, and moves on to
 //!   successors only after all their predecessors are read (per-key order across scaling).
+//!
+//! **End cuts.** A stream with an end cut ([`ReaderGroupConfig::end_at`]) is read up to it:
+//! each segment the cut names up to its offset and no further, without its successors
+//! (Java's rule: a segment of the end cut completes without successors); readers answer
+//! `None` once everything before the cut is read. Official readers ignore end cuts.
+//!
+//! **Checkpoints** ([`ReaderGroup::initiate_checkpoint`], or automatic at
+//! [`ReaderGroupConfig::automatic_checkpoint_interval`]): every online reader takes part at its
+//! next read once it learns of the checkpoint (at the group's refresh time), recording its
+//! positions; [`EventReader::read_next`] announces it ([`ReadItem::Checkpoint`]) between the
+//! events before and after it. Complete once every reader named at creation took part or
+//! left; a reader that never takes part (the official client's) makes it fail at its time-out,
+//! naming it. A [`Checkpoint`]'s cuts start new groups ([`StartFrom::Cut`]) or restore this
+//! one ([`ReaderGroup::reset_to_checkpoint`], which takes every reader offline). Kept under
+//! outer keys of ours ([`format`]); the contract and its proof sketch are in
+//! `checkpoint_state.rs`.
+//!
+//! **Retention.** With [`RetentionMode::Manual`] or [`RetentionMode::Automatic`] the group is
+//! registered with the controller as a subscriber of its streams; the application reports
+//! cuts ([`ReaderGroup::update_retention_stream_cut`]), or, automatic, the reader completing a
+//! checkpoint reports its cuts. The controller's consumption-based retention then truncates no
+//! stream past its slowest subscriber's cut.
 //!
 //! A failure detector (not in Pravega, which leaves it to the application): each of our readers
 //! moves a heartbeat counter on in the group's state every
@@ -63,14 +86,31 @@ pub use reader::{EventRead, EventReader, ReadItem, ReaderSettings};
 pub use state::Positions;
 
 /// Why a reader-group operation failed.
+///
+/// ```no_run
+/// # async fn example(group: pravaha_client::ReaderGroup) {
+/// use std::time::Duration;
+/// use pravaha_client::group::GroupError;
+///
+/// match group.initiate_checkpoint("hourly", Duration::from_secs(10)).await {
+///     Ok(checkpoint) => println!("{} complete", checkpoint.name()),
+///     Err(GroupError::CheckpointFailed { readers, .. }) => println!("{readers:?} did not take part"),
+///     Err(error) => println!("failed: {error}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum GroupError {
+    /// The group's state could not be read or changed.
     #[error(transparent)]
     Sync(#[from] SyncError),
+    /// A controller call failed.
     #[error(transparent)]
     Controller(#[from] ControllerError),
+    /// A segment could not be read.
     #[error(transparent)]
     Read(#[from] ReaderError),
+    /// A segment's data is not a sequence of events.
     #[error(transparent)]
     Parse(#[from] ParseError),
     /// The reader was taken offline (by itself, the application or another reader).
@@ -100,7 +140,24 @@ pub enum GroupError {
     NotSubscribed(String),
 }
 
-/// A reader group: a handle on its shared state. Cheap to clone.
+/// A reader group: a handle on its shared state. Cheap to clone; clones share one copy of the
+/// state (separate processes each open their own with [`Self::open`]).
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use pravaha_client::controller::types::ScopedStream;
+/// use pravaha_client::group::{ReaderGroup, ReaderGroupConfig};
+/// use pravaha_client::{ClientConfig, ControllerClient};
+///
+/// let controller = ControllerClient::new(ClientConfig::default())?;
+/// let config = ReaderGroupConfig::new().stream(ScopedStream::new("shop", "orders"));
+/// let group = ReaderGroup::create(&controller, "shop", "billing", config).await?;
+/// let reader = group.create_reader("billing-1").await?;
+/// let checkpoint = group.initiate_checkpoint("start", Duration::from_secs(30)).await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ReaderGroup {
     scope: String,

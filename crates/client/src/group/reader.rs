@@ -18,13 +18,26 @@ use crate::segment::{EventParser, ReaderConfig, ReaderError, SegmentReader};
 use crate::sync::SyncError;
 
 /// The prefix of automatic checkpoints' names (the sequence number follows).
-pub const AUTOMATIC_CHECKPOINT_PREFIX: &str = "pravaha-auto-";
+const AUTOMATIC_CHECKPOINT_PREFIX: &str = "pravaha-auto-";
 
 /// Reads handed from the fetch tasks to the reader and not yet taken (each up to
 /// [`ReaderSettings::read_size`] bytes).
 const FETCHED_CAPACITY: usize = 4;
 
 /// How a reader shares work and records its progress.
+///
+/// ```
+/// use std::time::Duration;
+/// use pravaha_client::group::ReaderSettings;
+///
+/// // A reader that finds failed readers within about 5 s.
+/// let settings = ReaderSettings {
+///     heartbeat_interval: Some(Duration::from_millis(500)),
+///     offline_timeout: Some(Duration::from_secs(5)),
+///     ..ReaderSettings::default()
+/// };
+/// assert_eq!(settings.rebalance_interval, Duration::from_secs(10));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReaderSettings {
     /// How often the reader compares its share of segments with the group's and acquires or
@@ -37,6 +50,7 @@ pub struct ReaderSettings {
     pub position_update_interval: Duration,
     /// Bytes asked for per segment read.
     pub read_size: usize,
+    /// How each segment is read (connections, retries).
     pub segment_reader: ReaderConfig,
     /// How often the reader's heartbeat task (running from the reader's creation until it is
     /// closed or dropped, whether or not the application calls [`EventReader::next_event`])
@@ -107,6 +121,7 @@ pub struct EventRead {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadItem {
+    /// The next event.
     Event(EventRead),
     /// The reader recorded its positions for this checkpoint: the events it handed out before
     /// are before the checkpoint, those it hands out next are after it.
@@ -121,7 +136,20 @@ struct Owned {
     task: JoinHandle<()>,
 }
 
-/// One reader of a [`ReaderGroup`]; see [`Self::next_event`].
+/// One reader of a [`ReaderGroup`]; see [`Self::next_event`] and [`Self::read_next`]. Close
+/// it to leave the group; dropped without closing, it stays online until taken offline (see
+/// the failure detector in [`crate::group`]).
+///
+/// ```no_run
+/// # async fn example(group: pravaha_client::ReaderGroup) -> Result<(), Box<dyn std::error::Error>> {
+/// let mut reader = group.create_reader("worker-7").await?;
+/// while let Some(event) = reader.next_event().await? {
+///     println!("{} bytes from {}", event.payload.len(), event.segment);
+/// }
+/// reader.close().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct EventReader {
     group: ReaderGroup,

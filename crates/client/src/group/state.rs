@@ -19,6 +19,15 @@ use super::format::{
 };
 
 /// Segment → offset.
+///
+/// ```
+/// use pravaha_client::controller::types::{ScopedStream, SegmentId};
+/// use pravaha_client::group::Positions;
+///
+/// let orders = ScopedStream::new("shop", "orders");
+/// let positions = Positions::from([(orders.segment(SegmentId(0)), 4096)]);
+/// assert_eq!(positions[&orders.segment(SegmentId(0))], 4096);
+/// ```
 pub type Positions = BTreeMap<ScopedSegment, i64>;
 
 /// A read-only view of the state: the synchronizer's copy or an update's snapshot.
