@@ -5,128 +5,24 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::checkpoint_state;
 use super::state::{self, Positions};
 use super::tasks::{fetch, heartbeat, Fetched};
 use super::{GroupError, ReaderGroup};
 use crate::controller::types::ScopedSegment;
-use crate::segment::{EventParser, ReaderConfig, ReaderError, SegmentReader};
+use crate::segment::{EventParser, ReaderError, SegmentReader};
 use crate::sync::SyncError;
 
-/// The prefix of automatic checkpoints' names (the sequence number follows).
-const AUTOMATIC_CHECKPOINT_PREFIX: &str = "pravaha-auto-";
+mod checkpoints;
+mod types;
+
+pub use types::{EventRead, ReadItem, ReaderSettings};
 
 /// Reads handed from the fetch tasks to the reader and not yet taken (each up to
 /// [`ReaderSettings::read_size`] bytes).
 const FETCHED_CAPACITY: usize = 4;
-
-/// How a reader shares work and records its progress.
-///
-/// ```
-/// use std::time::Duration;
-/// use pravaha_client::group::ReaderSettings;
-///
-/// // A reader that finds failed readers within about 5 s.
-/// let settings = ReaderSettings {
-///     heartbeat_interval: Some(Duration::from_millis(500)),
-///     offline_timeout: Some(Duration::from_secs(5)),
-///     ..ReaderSettings::default()
-/// };
-/// assert_eq!(settings.rebalance_interval, Duration::from_secs(10));
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReaderSettings {
-    /// How often the reader compares its share of segments with the group's and acquires or
-    /// releases one (the official client: 10 s).
-    pub rebalance_interval: Duration,
-    /// How often a reader that owns no segment looks for unassigned ones.
-    pub idle_poll_interval: Duration,
-    /// How often the reader records the positions of its segments in the group's state (where
-    /// its segments restart if it goes offline without closing).
-    pub position_update_interval: Duration,
-    /// Bytes asked for per segment read.
-    pub read_size: usize,
-    /// How each segment is read (connections, retries).
-    pub segment_reader: ReaderConfig,
-    /// How often the reader's heartbeat task (running from the reader's creation until it is
-    /// closed or dropped, whether or not the application calls [`EventReader::next_event`])
-    /// moves its heartbeat counter on in the group's state. `None`: no heartbeats, and the
-    /// failure detector of other readers never takes this reader offline.
-    pub heartbeat_interval: Option<Duration>,
-    /// The failure detector run by this reader's maintenance (every heartbeat interval): a
-    /// reader whose heartbeat counter this reader has not seen change for `offline_timeout`
-    /// is taken offline, its segments unassigned at its last recorded positions. `None`: this
-    /// reader detects nothing. Readers that never heart-beat (official readers, ours with no
-    /// `heartbeat_interval`) are never taken offline. Keep it several heartbeat intervals
-    /// long.
-    pub offline_timeout: Option<Duration>,
-}
-
-impl Default for ReaderSettings {
-    fn default() -> Self {
-        Self {
-            rebalance_interval: Duration::from_secs(10),
-            idle_poll_interval: Duration::from_secs(1),
-            position_update_interval: Duration::from_secs(3),
-            read_size: 1 << 20,
-            segment_reader: ReaderConfig::default(),
-            heartbeat_interval: Some(Duration::from_secs(1)),
-            offline_timeout: Some(Duration::from_secs(10)),
-        }
-    }
-}
-
-/// An event and where it was read.
-///
-/// ```no_run
-/// # async fn example(mut reader: pravaha_client::EventReader) -> Result<(), Box<dyn std::error::Error>> {
-/// if let Some(event) = reader.next_event().await? {
-///     println!("{} bytes at {}:{}", event.payload.len(), event.segment, event.offset);
-/// }
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventRead {
-    /// The event's bytes, as written.
-    pub payload: Bytes,
-    /// The segment it was read from.
-    pub segment: ScopedSegment,
-    /// The offset of the event's record in its segment.
-    pub offset: i64,
-    /// The offset after it: the segment's position once this event is processed.
-    pub next_offset: i64,
-}
-
-/// What [`EventReader::read_next`] hands out: an event, or the news that the reader has
-/// taken part in a checkpoint (Java's `EventRead.isCheckpoint()`).
-///
-/// ```no_run
-/// # async fn example(mut reader: pravaha_client::EventReader) -> Result<(), Box<dyn std::error::Error>> {
-/// use pravaha_client::group::ReadItem;
-///
-/// while let Some(item) = reader.read_next().await? {
-///     match item {
-///         ReadItem::Event(event) => println!("{} bytes", event.payload.len()),
-///         // Everything handed out before is before the checkpoint, everything after after.
-///         ReadItem::Checkpoint(name) => println!("checkpoint {name}"),
-///     }
-/// }
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReadItem {
-    /// The next event.
-    Event(EventRead),
-    /// The reader recorded its positions for this checkpoint: the events it handed out before
-    /// are before the checkpoint, those it hands out next are after it.
-    Checkpoint(String),
-}
 
 struct Owned {
     tag: u64,
@@ -367,99 +263,6 @@ impl EventReader {
             self.rebalance().await?;
             self.last_rebalance = Some(Instant::now());
         }
-        Ok(())
-    }
-
-    /// Reads the group's state: settings and end cuts, whether this reader is still online
-    /// (a reset takes every reader offline), automatic checkpoints due, and the checkpoints
-    /// waiting for this reader, in which it takes part now (at its current positions).
-    async fn refresh(&mut self) -> Result<(), GroupError> {
-        let (checkpoints, settings, ends, online) = {
-            let mut sync = self.group.state.lock().await;
-            sync.fetch_updates().await?;
-            let config = state::config(&*sync)?;
-            let settings = checkpoint_state::settings(&*sync)?;
-            (
-                checkpoint_state::checkpoints(&*sync)?,
-                (config, settings),
-                state::end_offsets(&*sync)?,
-                state::owned(&*sync, &self.id).is_ok(),
-            )
-        };
-        if !online {
-            self.offline = true;
-            self.stop_all();
-            return Err(GroupError::ReaderOffline(self.id.clone()));
-        }
-        self.ends = ends;
-        if let (Some(super::format::ConfigVersioned::V1(config)), settings) = settings {
-            let interval = settings
-                .and_then(|settings| settings.automatic_checkpoint_interval_millis)
-                .filter(|millis| *millis > 0)
-                .map(Duration::from_millis);
-            self.group_settings = Some((
-                Duration::from_millis(config.group_refresh_time_millis),
-                interval,
-            ));
-        }
-        let newest = checkpoints.values().map(|r| r.sequence).max().unwrap_or(0);
-        if newest > self.last_checkpoint.0 {
-            self.last_checkpoint = (newest, Instant::now());
-        }
-        if let Some((_, Some(interval))) = self.group_settings {
-            if self.last_checkpoint.1.elapsed() >= interval {
-                self.automatic_checkpoint(&checkpoints, newest).await?;
-            }
-        }
-        let waiting = checkpoints.values().any(|r| r.pending.contains(&self.id))
-            || self.last_checkpoint.0 > newest;
-        if waiting {
-            self.take_part().await?;
-        }
-        Ok(())
-    }
-
-    /// Starts an automatic checkpoint, abandoning the previous one if it is still outstanding
-    /// (a reader that never takes part keeps it from completing).
-    async fn automatic_checkpoint(
-        &mut self,
-        checkpoints: &BTreeMap<String, super::format::CheckpointRecord>,
-        newest: u64,
-    ) -> Result<(), GroupError> {
-        for (name, record) in checkpoints {
-            if record.automatic && !record.is_complete() {
-                // Its error names the readers it waited for, and is logged there.
-                let _ = self.group.abandon_checkpoint(name).await;
-            }
-        }
-        let name = format!("{AUTOMATIC_CHECKPOINT_PREFIX}{}", newest + 1);
-        match self.group.create_checkpoint(&name, true).await {
-            // Started here, or by another reader, or an application's is outstanding.
-            Ok(_) | Err(GroupError::CheckpointExists(_)) => {}
-            Err(error) => return Err(error),
-        }
-        // Counted from now whichever reader started it; this reader takes part below.
-        self.last_checkpoint = (self.last_checkpoint.0.max(newest + 1), Instant::now());
-        Ok(())
-    }
-
-    /// Takes part in every checkpoint waiting for this reader; they are announced next.
-    async fn take_part(&mut self) -> Result<(), GroupError> {
-        let positions = self.positions();
-        let id = self.id.clone();
-        let taken = self
-            .state_update(|update| checkpoint_state::take_part(update, &id, &positions))
-            .await?;
-        self.last_position_update = Instant::now();
-        let mut completed = Vec::new();
-        for (name, complete) in taken {
-            tracing::debug!(reader = %self.id, checkpoint = name.as_str(), complete, "took part in a checkpoint");
-            if complete {
-                completed.push(name.clone());
-            }
-            self.announcements.push_back(name);
-        }
-        self.group.checkpoints_completed(&completed).await;
         Ok(())
     }
 
