@@ -10,6 +10,9 @@
 
 mod common;
 mod events_common;
+/// Restoring a group to a checkpoint: online readers, merged segments.
+#[path = "checkpoints/restore.rs"]
+mod restore;
 /// Retention subscriptions: cuts reported to the controller.
 #[path = "checkpoints/retention.rs"]
 mod retention;
