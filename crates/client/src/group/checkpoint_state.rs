@@ -117,6 +117,7 @@ pub fn create(
         automatic,
         pending,
         positions,
+        took_part: BTreeSet::new(),
     };
     let complete = record.is_complete();
     update.insert(CHECKPOINTS, name, CHECKPOINT_TYPE, &record)?;
@@ -136,7 +137,7 @@ pub fn take_part(
 ) -> Result<Vec<(String, bool)>, SyncError> {
     state::update_positions(update, reader, positions)?;
     let owned = state::owned(update, reader)?;
-    let mut taken = record_for(update, reader, &owned, true)?;
+    let mut taken = record_for(update, reader, &owned, Named::TookPart)?;
     taken.sort_by_key(|(_, sequence, _)| *sequence);
     Ok(taken
         .into_iter()
@@ -153,7 +154,8 @@ pub fn give_up(
     given_up: &Positions,
     leaving: bool,
 ) -> Result<Vec<String>, SyncError> {
-    Ok(record_for(update, reader, given_up, leaving)?
+    let named = if leaving { Named::Left } else { Named::Stays };
+    Ok(record_for(update, reader, given_up, named)?
         .into_iter()
         .filter(|(_, _, complete)| *complete)
         .map(|(name, _, _)| name)
@@ -182,13 +184,23 @@ pub fn abandon_all(update: &mut Update) -> Result<(), SyncError> {
     Ok(())
 }
 
-/// Records `positions` in every outstanding checkpoint naming `reader`; with `done`, the reader
-/// is no longer named. Returns (name, sequence, complete now) of each checkpoint touched.
+/// What becomes of a reader named by a checkpoint when it records positions there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Named {
+    /// Still to take part (it gave a segment up).
+    Stays,
+    TookPart,
+    /// Went offline without taking part.
+    Left,
+}
+
+/// Records `positions` in every outstanding checkpoint naming `reader`, which then stays
+/// named or not (`named`). Returns (name, sequence, complete now) of each checkpoint touched.
 fn record_for(
     update: &mut Update,
     reader: &str,
     positions: &Positions,
-    done: bool,
+    named: Named,
 ) -> Result<Vec<(String, u64, bool)>, SyncError> {
     let mut touched = Vec::new();
     let mut completed_any = false;
@@ -199,8 +211,11 @@ fn record_for(
         for (segment, offset) in positions {
             record.positions.insert(segment.qualified_name(), *offset);
         }
-        if done {
+        if named != Named::Stays {
             record.pending.remove(reader);
+        }
+        if named == Named::TookPart {
+            record.took_part.insert(reader.to_owned());
         }
         let complete = record.is_complete();
         completed_any |= complete;
@@ -301,6 +316,10 @@ mod tests {
             ])
         );
         assert!(!is_pending(&update, "b").unwrap());
+        assert_eq!(
+            checkpoints(&update).unwrap()["one"].took_part,
+            BTreeSet::from(["a".to_string(), "b".to_string()])
+        );
         assert_eq!(state::acquire(&mut update, "b", 1).unwrap().len(), 1);
     }
 
@@ -320,9 +339,10 @@ mod tests {
         let record = &checkpoints(&update).unwrap()["cp"];
         assert_eq!(record.pending, BTreeSet::from(["b".to_string()]));
         assert_eq!(record.positions[&segment(0).qualified_name()], 12);
-        // The last named reader leaving completes it.
+        // The last named reader leaving completes it; readers that left did not take part.
         state::remove_reader(&mut update, "b", None).unwrap();
-        assert!(checkpoints(&update).unwrap()["cp"].is_complete());
+        let record = &checkpoints(&update).unwrap()["cp"];
+        assert!(record.is_complete() && record.took_part.is_empty());
     }
 
     #[test]

@@ -279,6 +279,7 @@ pub struct GroupSettingsV1 {
 ///     automatic: false,
 ///     pending: BTreeSet::from(["reader-1".to_string()]),
 ///     positions: BTreeMap::from([("shop/orders/0".to_string(), 120)]),
+///     took_part: BTreeSet::new(),
 /// };
 /// assert!(!record.is_complete());
 /// ```
@@ -292,6 +293,8 @@ pub struct CheckpointRecord {
     pub pending: BTreeSet<String>,
     /// Qualified segment name → offset: where the checkpoint puts each segment.
     pub positions: BTreeMap<String, i64>,
+    /// The readers that took part (not those that left): each announces the checkpoint once.
+    pub took_part: BTreeSet<String>,
 }
 
 impl CheckpointRecord {

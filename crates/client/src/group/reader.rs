@@ -2,7 +2,7 @@
 //! each with a fetch task (one read in flight per segment, bounded hand-off), parses events in
 //! segment order and hands them out one at a time, round robin across its segments.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -73,6 +73,8 @@ pub struct EventReader {
     last_checkpoint: (u64, Instant),
     /// Checkpoints taken part in and not yet announced by [`EventReader::read_next`].
     announcements: VecDeque<String>,
+    /// Checkpoints taken part in whose announcement was queued (those the state still keeps).
+    announced: BTreeSet<String>,
 }
 
 impl std::fmt::Debug for Owned {
@@ -110,6 +112,7 @@ impl EventReader {
             last_refresh: None,
             last_checkpoint: (0, Instant::now()),
             announcements: VecDeque::new(),
+            announced: BTreeSet::new(),
         }
     }
 

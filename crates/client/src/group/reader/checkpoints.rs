@@ -60,6 +60,25 @@ impl EventReader {
         if waiting {
             self.take_part().await?;
         }
+        self.announce().await
+    }
+
+    /// Queues the announcement of every checkpoint this reader took part in and has not
+    /// announced, oldest first. Read from the state, so a participation written by a call that
+    /// was cancelled before it returned is still announced (once).
+    async fn announce(&mut self) -> Result<(), GroupError> {
+        let mut checkpoints: Vec<(String, CheckpointRecord)> = {
+            let sync = self.group.state.lock().await;
+            checkpoint_state::checkpoints(&*sync)?.into_iter().collect()
+        };
+        self.announced
+            .retain(|name| checkpoints.iter().any(|(kept, _)| kept == name));
+        checkpoints.sort_by_key(|(_, record)| record.sequence);
+        for (name, record) in checkpoints {
+            if record.took_part.contains(&self.id) && self.announced.insert(name.clone()) {
+                self.announcements.push_back(name);
+            }
+        }
         Ok(())
     }
 
@@ -87,7 +106,7 @@ impl EventReader {
         Ok(())
     }
 
-    /// Takes part in every checkpoint waiting for this reader; they are announced next.
+    /// Takes part in every checkpoint waiting for this reader (announced by [`Self::announce`]).
     async fn take_part(&mut self) -> Result<(), GroupError> {
         let positions = self.positions();
         let id = self.id.clone();
@@ -99,9 +118,8 @@ impl EventReader {
         for (name, complete) in taken {
             tracing::debug!(reader = %self.id, checkpoint = name.as_str(), complete, "took part in a checkpoint");
             if complete {
-                completed.push(name.clone());
+                completed.push(name);
             }
-            self.announcements.push_back(name);
         }
         self.group.checkpoints_completed(&completed).await;
         Ok(())
