@@ -298,7 +298,7 @@ pub struct CheckpointRecord {
 }
 
 impl CheckpointRecord {
-    /// Whether every reader has taken part.
+    /// Whether no reader is left to take part (each took part or went offline).
     ///
     /// ```
     /// use pravaha_client::group::format::CheckpointRecord;
@@ -308,6 +308,7 @@ impl CheckpointRecord {
     ///     automatic: true,
     ///     pending: Default::default(),
     ///     positions: Default::default(),
+    ///     took_part: Default::default(),
     /// };
     /// assert!(record.is_complete());
     /// ```
