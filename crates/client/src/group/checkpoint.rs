@@ -259,8 +259,9 @@ impl ReaderGroup {
 
     /// Starts the group over with `config` (Java's `resetReaderGroup`): its segments are those
     /// of the new starting positions, nothing else. Every online reader is taken offline:
-    /// each of ours finds out at its next state change (at the latest its next position
-    /// update) and answers [`GroupError::ReaderOffline`] from then on; events it hands out
+    /// each of ours finds out at its next state change or refresh (at most one group refresh
+    /// time later, if the application keeps reading) and answers
+    /// [`GroupError::ReaderOffline`] from then on; events it hands out
     /// before that are from before the reset, so stop readers (or discard what they return)
     /// before resetting, and create new readers after. Outstanding checkpoints are abandoned;
     /// completed ones stay. The controller's record follows when either configuration

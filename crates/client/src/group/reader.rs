@@ -174,8 +174,8 @@ impl EventReader {
     /// Like [`Self::next_event`], but also announces each checkpoint this reader took part in,
     /// in order with the events: events answered before [`ReadItem::Checkpoint`] are before
     /// the checkpoint's positions, events answered after are after them. The reader takes part
-    /// in a checkpoint at the first call after it learns of it (at the latest one group
-    /// refresh time after it started).
+    /// in a checkpoint at the first call after it learns of it, which is at most one group
+    /// refresh time after the checkpoint started if the application keeps calling.
     ///
     /// ```no_run
     /// # async fn example(mut reader: pravaha_client::EventReader) -> Result<(), Box<dyn std::error::Error>> {
