@@ -1,6 +1,6 @@
 //! Reader groups: readers sharing the segments of some streams, each segment read by one
 //! reader at a time, with the group's state in a table segment kept the way the official Rust
-//! client keeps it ([`format`]), so readers of both clients can share one group.
+//! client keeps it ([`mod@format`]), so readers of both clients can share one group.
 //!
 //! - [`ReaderGroup`]: creates the group ([`ReaderGroupConfig`]: its streams from the head, the
 //!   tail or a stream cut, optionally up to an end cut), adds readers, takes readers offline,
@@ -22,7 +22,7 @@
 //! left; a reader that never takes part (the official client's) makes it fail at its time-out,
 //! naming it. A [`Checkpoint`]'s cuts start new groups ([`StartFrom::Cut`]) or restore this
 //! one ([`ReaderGroup::reset_to_checkpoint`], which takes every reader offline). Kept under
-//! outer keys of ours ([`format`]); the contract and its proof sketch are in
+//! outer keys of ours ([`mod@format`]); the contract and its proof sketch are in
 //! `checkpoint_state.rs`.
 //!
 //! **Retention.** With [`RetentionMode::Manual`] or [`RetentionMode::Automatic`] the group is

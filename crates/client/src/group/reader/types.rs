@@ -36,7 +36,7 @@ pub struct ReaderSettings {
     /// How each segment is read (connections, retries).
     pub segment_reader: ReaderConfig,
     /// How often the reader's heartbeat task (running from the reader's creation until it is
-    /// closed or dropped, whether or not the application calls [`EventReader::next_event`])
+    /// closed or dropped, whether or not the application calls [`EventReader::next_event`](super::EventReader::next_event))
     /// moves its heartbeat counter on in the group's state. `None`: no heartbeats, and the
     /// failure detector of other readers never takes this reader offline.
     pub heartbeat_interval: Option<Duration>,
@@ -85,7 +85,7 @@ pub struct EventRead {
     pub next_offset: i64,
 }
 
-/// What [`EventReader::read_next`] hands out: an event, or the news that the reader has
+/// What [`EventReader::read_next`](super::EventReader::read_next) hands out: an event, or the news that the reader has
 /// taken part in a checkpoint (Java's `EventRead.isCheckpoint()`).
 ///
 /// ```no_run
