@@ -56,6 +56,6 @@ pub use controller::{ControllerClient, ControllerError};
 pub use event::{
     ClientFactory, EventWriter, EventWriterError, Transaction, TransactionalEventWriter,
 };
-pub use group::{EventReader, ReaderGroup, ReaderGroupConfig};
+pub use group::{Checkpoint, EventReader, ReadItem, ReaderGroup, ReaderGroupConfig};
 pub use sync::Synchronizer;
 pub use table::{KeyValueTable, TableError};

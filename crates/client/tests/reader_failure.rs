@@ -3,6 +3,10 @@
 //! its segments over from its last recorded positions; an official reader sharing a group,
 //! which never heart-beats, is never taken offline.
 //!
+//! The scenario in full: three readers, a checkpoint, one reader killed mid-read;
+//! nothing is lost, and once the group is restored to the checkpoint exactly the events after
+//! its positions are read again, none of those before.
+//!
 //! Every wait is bounded; no assertion depends on timing: what is read twice is exactly what
 //! the killed reader handed out after the positions it last recorded in the group's state.
 
@@ -16,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use pravaha_client::controller::types::{ScopedStream, StreamConfiguration};
-use pravaha_client::group::{Positions, ReaderGroup, ReaderGroupConfig, ReaderSettings};
+use pravaha_client::group::{Positions, ReadItem, ReaderGroup, ReaderGroupConfig, ReaderSettings};
 use pravaha_client::{ClientConfig, ControllerClient, EventReader};
 
 use common::Standalone;
@@ -239,6 +243,207 @@ async fn a_killed_readers_segments_are_taken_over_from_its_recorded_positions() 
             "{key} in offset order"
         );
     }
+}
+
+// ---- The scenario: a killed reader, a checkpoint, a restore ----
+
+/// What a reader handed out, in order: events, and `None` where it announced the checkpoint.
+async fn read_items_to_end(mut reader: EventReader) -> Vec<Option<Read>> {
+    let mut items = Vec::new();
+    let deadline = Instant::now() + DEADLINE;
+    while let Some(item) = tokio::time::timeout_at(deadline.into(), reader.read_next())
+        .await
+        .expect("the group ends before the deadline")
+        .expect("next item")
+    {
+        items.push(match item {
+            ReadItem::Event(event) => Some(read_of(&event)),
+            ReadItem::Checkpoint(_) => None,
+        });
+    }
+    reader.close().await.expect("close");
+    items
+}
+
+/// Splits a reader's items at its checkpoint announcement: (before, after).
+fn around_checkpoint(items: &[Option<Read>]) -> (Vec<Read>, Vec<Read>) {
+    let at = items
+        .iter()
+        .position(Option::is_none)
+        .expect("the reader announced the checkpoint");
+    assert_eq!(items.iter().filter(|item| item.is_none()).count(), 1);
+    let events = |part: &[Option<Read>]| part.iter().flatten().cloned().collect::<Vec<_>>();
+    (events(&items[..at]), events(&items[at + 1..]))
+}
+
+/// The checkpoint's offset for `segment`; `None`: not in it (read to its end before it).
+fn checkpoint_offset(positions: &Positions, segment: &str) -> Option<i64> {
+    positions
+        .iter()
+        .find(|(owned, _)| owned.qualified_name() == segment)
+        .map(|(_, offset)| *offset)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_reader_loses_nothing_and_a_restored_checkpoint_repeats_nothing_it_covers() {
+    let (_standalone, factory, stream) = stream_with(6, "restore").await;
+    let (keys, per_key) = (60, 100);
+    write_keyed(&factory, &stream, keys, per_key).await;
+    let controller = factory.controller();
+    bounded(controller.seal_stream(&stream)).await.unwrap();
+    let config = ReaderGroupConfig::new()
+        .stream(stream.clone())
+        .refresh_time(Duration::from_millis(100));
+    let group = bounded(ReaderGroup::create(
+        controller,
+        &stream.scope,
+        "trio",
+        config,
+    ))
+    .await
+    .unwrap();
+    let mut readers = Vec::new();
+    for id in ["doomed", "left", "right"] {
+        let handle = bounded(ReaderGroup::open(controller, &stream.scope, "trio"))
+            .await
+            .unwrap();
+        readers.push(
+            bounded(handle.create_reader_with(id, detecting_settings()))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut doomed = readers.remove(0);
+    let survivors: Vec<_> = readers
+        .into_iter()
+        .map(|reader| tokio::spawn(read_items_to_end(reader)))
+        .collect();
+
+    // The doomed reader reads some of its share, then the application starts a checkpoint.
+    let mut doomed_items = Vec::new();
+    for _ in 0..300 {
+        let event = bounded(doomed.next_event()).await.unwrap().unwrap();
+        doomed_items.push(Some(read_of(&event)));
+    }
+    let waiting = {
+        let group = group.clone();
+        tokio::spawn(async move { group.initiate_checkpoint("before-crash", DEADLINE).await })
+    };
+    // Once the checkpoint exists, the doomed reader's next read (past its refresh time)
+    // takes part before anything else; it reads on a little and is killed.
+    let mut peek = bounded(pravaha_client::Synchronizer::open(
+        controller,
+        &stream.scope,
+        "trio",
+    ))
+    .await
+    .unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    while peek.get("pravaha_checkpoints", "before-crash").is_none() {
+        assert!(Instant::now() < deadline, "the checkpoint is created");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        bounded(peek.fetch_updates()).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    while doomed_items.iter().flatten().count() < 500 {
+        let item = bounded(doomed.read_next()).await.unwrap().unwrap();
+        doomed_items.push(match item {
+            ReadItem::Event(event) => Some(read_of(&event)),
+            ReadItem::Checkpoint(name) => {
+                assert_eq!(name, "before-crash");
+                None
+            }
+        });
+    }
+    assert!(
+        !doomed.positions().is_empty(),
+        "killed mid-read, owning segments"
+    );
+    drop(doomed);
+    let checkpoint = waiting.await.unwrap().expect("every reader took part");
+    let mut per_reader = vec![doomed_items];
+    for survivor in survivors {
+        per_reader.push(survivor.await.expect("survivor"));
+    }
+
+    // Nothing lost: every event was handed out, the killed reader's by the survivors.
+    let mut first_run: BTreeMap<(String, i64), (String, usize)> = BTreeMap::new();
+    let (mut before, mut after) = (Vec::new(), Vec::new());
+    for items in &per_reader {
+        let (early, late) = around_checkpoint(items);
+        before.extend(early);
+        after.extend(late);
+    }
+    for (event, segment, offset) in before.iter().chain(after.iter()) {
+        first_run.insert((segment.clone(), *offset), event.clone());
+    }
+    assert_eq!(first_run.len(), keys * per_key, "every event delivered");
+    // The checkpoint's contract: what the readers handed out before it lies before its
+    // positions, and what they handed out after (the survivors' repeats included) after.
+    let positions = checkpoint.positions();
+    for (_, segment, offset) in &before {
+        let at = checkpoint_offset(&positions, segment);
+        assert!(
+            at.is_none_or(|at| *offset < at),
+            "{segment}@{offset} before"
+        );
+    }
+    for (_, segment, offset) in &after {
+        let at = checkpoint_offset(&positions, segment).expect("in the checkpoint");
+        assert!(*offset >= at, "{segment}@{offset} after {at}");
+    }
+
+    // Restored to the checkpoint, two new readers read exactly what lies after it, once.
+    bounded(group.reset_to_checkpoint(&checkpoint))
+        .await
+        .unwrap();
+    assert!(bounded(group.readers()).await.unwrap().is_empty());
+    let again: Vec<_> = ["again-1", "again-2"]
+        .into_iter()
+        .map(|id| {
+            let group = group.clone();
+            tokio::spawn(async move {
+                let reader = group
+                    .create_reader_with(id, detecting_settings())
+                    .await
+                    .unwrap();
+                read_to_end(reader).await
+            })
+        })
+        .collect();
+    let mut reread: Vec<(String, i64)> = Vec::new();
+    for task in again {
+        for (event, segment, offset) in task.await.unwrap() {
+            assert_eq!(first_run[&(segment.clone(), offset)], event);
+            reread.push((segment, offset));
+        }
+    }
+    let reread_set: BTreeSet<(String, i64)> = reread.iter().cloned().collect();
+    assert_eq!(
+        reread_set.len(),
+        reread.len(),
+        "nothing twice after the restore"
+    );
+    let expected: BTreeSet<(String, i64)> = first_run
+        .keys()
+        .filter(|(segment, offset)| {
+            checkpoint_offset(&positions, segment).is_some_and(|at| *offset >= at)
+        })
+        .cloned()
+        .collect();
+    assert_eq!(
+        reread_set, expected,
+        "exactly the events after the checkpoint"
+    );
+    let covered: BTreeSet<(String, i64)> = before
+        .iter()
+        .map(|(_, segment, offset)| (segment.clone(), *offset))
+        .collect();
+    assert!(!covered.is_empty() && !expected.is_empty());
+    assert!(
+        covered.is_disjoint(&reread_set),
+        "none of the events before the checkpoint again"
+    );
 }
 
 // ---- An official reader sharing a group is never taken offline ----

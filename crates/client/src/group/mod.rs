@@ -1,12 +1,35 @@
 //! Reader groups: readers sharing the segments of some streams, each segment read by one
 //! reader at a time, with the group's state in a table segment kept the way the official Rust
-//! client keeps it ([`format`]), so readers of both clients can share one group.
+//! client keeps it ([`mod@format`]), so readers of both clients can share one group.
 //!
-//! - [`ReaderGroup`]: creates the group (its streams from the head, the tail or a stream cut),
-//!   adds readers, takes readers offline, answers the group's positions;
+//! - [`ReaderGroup`]: creates the group ([`ReaderGroupConfig`]: its streams from the head, the
+//!   tail or a stream cut, optionally up to an end cut), adds readers, takes readers offline,
+//!   answers the group's positions, takes checkpoints and resets the group to one;
 //! - [`EventReader`]: acquires segments up to its fair share, reads their events in order,
 //!   records its positions, releases segments when other readers join, and moves on to
 //!   successors only after all their predecessors are read (per-key order across scaling).
+//!
+//! **End cuts.** A stream with an end cut ([`ReaderGroupConfig::end_at`]) is read up to it:
+//! each segment the cut names up to its offset and no further, without its successors
+//! (Java's rule: a segment of the end cut completes without successors); readers answer
+//! `None` once everything before the cut is read. Official readers ignore end cuts.
+//!
+//! **Checkpoints** ([`ReaderGroup::initiate_checkpoint`], or automatic at
+//! [`ReaderGroupConfig::automatic_checkpoint_interval`]): every online reader takes part at its
+//! next read once it learns of the checkpoint (at the group's refresh time), recording its
+//! positions; [`EventReader::read_next`] announces it ([`ReadItem::Checkpoint`]) between the
+//! events before and after it. Complete once every reader named at creation took part or
+//! left; a reader that never takes part (the official client's) makes it fail at its time-out,
+//! naming it. A [`Checkpoint`]'s cuts start new groups ([`StartFrom::Cut`]) or restore this
+//! one ([`ReaderGroup::reset_to_checkpoint`], which takes every reader offline). Kept under
+//! outer keys of ours ([`mod@format`]); the contract and its proof sketch are in
+//! `checkpoint_state.rs`.
+//!
+//! **Retention.** With [`RetentionMode::Manual`] or [`RetentionMode::Automatic`] the group is
+//! registered with the controller as a subscriber of its streams; the application reports
+//! cuts ([`ReaderGroup::update_retention_stream_cut`]), or, automatic, the reader completing a
+//! checkpoint reports its cuts. The controller's consumption-based retention then truncates no
+//! stream past its slowest subscriber's cut.
 //!
 //! A failure detector (not in Pravega, which leaves it to the application): each of our readers
 //! moves a heartbeat counter on in the group's state every
@@ -40,127 +63,48 @@
 //! # }
 //! ```
 
+mod checkpoint;
+mod checkpoint_state;
+mod config;
+mod error;
 pub mod format;
 mod reader;
 mod state;
+mod tasks;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::Mutex;
 
 use crate::controller::types::{ScopedStream, StreamCut};
+pub use crate::controller::RetentionMode;
 use crate::controller::{ControllerClient, ControllerError};
-use crate::segment::{Locator, ParseError, ReaderConfig, ReaderError, SegmentReader};
+use crate::segment::{Locator, ReaderConfig, SegmentReader};
 use crate::sync::{ControllerLocator, SyncError, Synchronizer};
-use format::{
-    ConfigV1, ConfigVersioned, SegmentRecord, StreamCutV1, StreamCutVersioned, StreamRecord,
-};
-pub use reader::{EventRead, EventReader, ReaderSettings};
+pub use checkpoint::Checkpoint;
+pub use config::{ReaderGroupConfig, StartFrom};
+pub use error::GroupError;
+pub use reader::{EventRead, EventReader, ReadItem, ReaderSettings};
 pub use state::Positions;
 
-/// Where a reader group starts reading a stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StartFrom {
-    Head,
-    /// The end of the stream when the group is created: only later events are read.
-    Tail,
-    Cut(StreamCut),
-}
-
-/// The streams a group reads and where it starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReaderGroupConfig {
-    streams: BTreeMap<ScopedStream, StartFrom>,
-    refresh_time: Duration,
-}
-
-impl Default for ReaderGroupConfig {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl ReaderGroupConfig {
-    /// No streams yet; a group refresh time of 3 s (the official client's default, recorded
-    /// in the group's configuration).
-    pub fn new() -> Self {
-        Self {
-            streams: BTreeMap::new(),
-            refresh_time: Duration::from_secs(3),
-        }
-    }
-
-    /// Reads `stream` from its head.
-    pub fn stream(self, stream: ScopedStream) -> Self {
-        self.stream_from(stream, StartFrom::Head)
-    }
-
-    pub fn stream_from(mut self, stream: ScopedStream, start: StartFrom) -> Self {
-        self.streams.insert(stream, start);
-        self
-    }
-
-    pub fn refresh_time(mut self, refresh_time: Duration) -> Self {
-        self.refresh_time = refresh_time;
-        self
-    }
-
-    pub fn streams(&self) -> impl Iterator<Item = &ScopedStream> {
-        self.streams.keys()
-    }
-
-    fn to_state(&self) -> ConfigVersioned {
-        let starting = self
-            .streams
-            .iter()
-            .map(|(stream, start)| {
-                let cut = match start {
-                    StartFrom::Head => StreamCutVersioned::Unbounded,
-                    StartFrom::Tail => StreamCutVersioned::Tail,
-                    StartFrom::Cut(cut) => StreamCutVersioned::V1(StreamCutV1 {
-                        stream: StreamRecord::from(stream),
-                        positions: cut
-                            .positions
-                            .iter()
-                            .map(|(id, offset)| {
-                                (SegmentRecord::from(&stream.segment(*id)), *offset)
-                            })
-                            .collect(),
-                    }),
-                };
-                (StreamRecord::from(stream), cut)
-            })
-            .collect();
-        ConfigVersioned::V1(ConfigV1 {
-            group_refresh_time_millis: u64::try_from(self.refresh_time.as_millis())
-                .unwrap_or(u64::MAX),
-            starting_stream_cuts: starting,
-            ending_stream_cuts: BTreeMap::new(),
-        })
-    }
-}
-
-/// Why a reader-group operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum GroupError {
-    #[error(transparent)]
-    Sync(#[from] SyncError),
-    #[error(transparent)]
-    Controller(#[from] ControllerError),
-    #[error(transparent)]
-    Read(#[from] ReaderError),
-    #[error(transparent)]
-    Parse(#[from] ParseError),
-    /// The reader was taken offline (by itself, the application or another reader).
-    #[error("reader {0} is offline")]
-    ReaderOffline(String),
-    #[error("invalid reader group configuration: {0}")]
-    InvalidConfig(String),
-}
-
-/// A reader group: a handle on its shared state. Cheap to clone.
+/// A reader group: a handle on its shared state. Cheap to clone; clones share one copy of the
+/// state (separate processes each open their own with [`Self::open`]).
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use pravaha_client::controller::types::ScopedStream;
+/// use pravaha_client::group::{ReaderGroup, ReaderGroupConfig};
+/// use pravaha_client::{ClientConfig, ControllerClient};
+///
+/// let controller = ControllerClient::new(ClientConfig::default())?;
+/// let config = ReaderGroupConfig::new().stream(ScopedStream::new("shop", "orders"));
+/// let group = ReaderGroup::create(&controller, "shop", "billing", config).await?;
+/// let reader = group.create_reader("billing-1").await?;
+/// let checkpoint = group.initiate_checkpoint("start", Duration::from_secs(30)).await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ReaderGroup {
     scope: String,
@@ -172,32 +116,66 @@ pub struct ReaderGroup {
 
 impl ReaderGroup {
     /// Creates group `name` in `scope` (or joins it if it exists: the configuration of the
-    /// existing group stays).
+    /// existing group stays). A group whose retention mode is not
+    /// [`RetentionMode::None`] is first registered with the controller as a subscriber of its
+    /// streams (`createReaderGroup`; idempotent).
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// use pravaha_client::controller::types::ScopedStream;
+    /// use pravaha_client::group::{ReaderGroup, ReaderGroupConfig};
+    /// use pravaha_client::{ClientConfig, ControllerClient};
+    ///
+    /// let controller = ControllerClient::new(ClientConfig::default())?;
+    /// let config = ReaderGroupConfig::new().stream(ScopedStream::new("shop", "orders"));
+    /// let group = ReaderGroup::create(&controller, "shop", "billing", config).await?;
+    /// assert_eq!(group.name(), "billing");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn create(
         controller: &ControllerClient,
         scope: &str,
         name: &str,
         config: ReaderGroupConfig,
     ) -> Result<Self, GroupError> {
-        if config.streams.is_empty() {
-            return Err(GroupError::InvalidConfig("no streams".into()));
+        config.validate()?;
+        if config.retention_mode() != RetentionMode::None {
+            controller
+                .create_reader_group(&config.to_record(scope, name))
+                .await?;
         }
         let group = Self::open(controller, scope, name).await?;
-        let mut segments = Positions::new();
-        for (stream, start) in &config.streams {
-            segments.extend(group.starting_positions(stream, start).await?);
-        }
-        let state = config.to_state();
+        let segments = group.starting_segments(&config).await?;
+        let (state, settings) = (config.to_state(), config.settings_to_state());
         group
             .state
             .lock()
             .await
-            .update(|update| state::initialize(update, &state, &segments))
+            .update(|update| {
+                let created = state::initialize(update, &state, &segments)?;
+                if created {
+                    state::put_settings(update, &settings)?;
+                }
+                Ok(created)
+            })
             .await?;
         Ok(group)
     }
 
     /// The existing group `name` of `scope` (its table is created if missing, empty).
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// use pravaha_client::group::ReaderGroup;
+    /// use pravaha_client::{ClientConfig, ControllerClient};
+    ///
+    /// let controller = ControllerClient::new(ClientConfig::default())?;
+    /// let group = ReaderGroup::open(&controller, "shop", "billing").await?;
+    /// println!("online: {:?}", group.readers().await?);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn open(
         controller: &ControllerClient,
         scope: &str,
@@ -215,21 +193,81 @@ impl ReaderGroup {
         })
     }
 
+    /// The group's scope.
+    ///
+    /// ```no_run
+    /// # async fn example(group: pravaha_client::ReaderGroup) {
+    /// assert_eq!(group.scope(), "shop");
+    /// # }
+    /// ```
     pub fn scope(&self) -> &str {
         &self.scope
     }
 
+    /// The group's name.
+    ///
+    /// ```no_run
+    /// # async fn example(group: pravaha_client::ReaderGroup) {
+    /// assert_eq!(group.name(), "billing");
+    /// # }
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The group's configuration as its state holds it (the one it was created or last reset
+    /// with).
+    ///
+    /// ```no_run
+    /// # async fn example(group: pravaha_client::ReaderGroup) -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = group.config().await?;
+    /// for stream in config.streams() {
+    ///     println!("reads {stream}, ends at {:?}", config.end_of(stream));
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn config(&self) -> Result<ReaderGroupConfig, GroupError> {
+        let mut sync = self.state.lock().await;
+        sync.fetch_updates().await?;
+        let config =
+            state::config(&*sync)?.ok_or_else(|| GroupError::NoSuchGroup(self.scoped_name()))?;
+        let settings = checkpoint_state::settings(&*sync)?;
+        Ok(ReaderGroupConfig::from_state(&config, settings.as_ref()))
+    }
+
     /// Adds reader `id` (online, no segments yet) and returns it; it acquires segments on its
     /// first read. Fails if a reader `id` is online.
+    ///
+    /// ```no_run
+    /// # async fn example(group: pravaha_client::ReaderGroup) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut reader = group.create_reader("billing-1").await?;
+    /// if let Some(event) = reader.next_event().await? {
+    ///     println!("{} bytes", event.payload.len());
+    /// }
+    /// reader.close().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn create_reader(&self, id: &str) -> Result<EventReader, GroupError> {
         self.create_reader_with(id, ReaderSettings::default()).await
     }
 
     /// Like [`Self::create_reader`], with `settings`.
+    ///
+    /// ```no_run
+    /// # async fn example(group: pravaha_client::ReaderGroup) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use pravaha_client::group::ReaderSettings;
+    ///
+    /// let settings = ReaderSettings {
+    ///     offline_timeout: Some(Duration::from_secs(5)),
+    ///     ..ReaderSettings::default()
+    /// };
+    /// let reader = group.create_reader_with("billing-2", settings).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn create_reader_with(
         &self,
         id: &str,
@@ -251,6 +289,15 @@ impl ReaderGroup {
     }
 
     /// The online readers.
+    ///
+    /// ```no_run
+    /// # async fn example(group: pravaha_client::ReaderGroup) -> Result<(), Box<dyn std::error::Error>> {
+    /// for reader in group.readers().await? {
+    ///     println!("{reader} is online");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn readers(&self) -> Result<Vec<String>, GroupError> {
         let mut sync = self.state.lock().await;
         sync.fetch_updates().await?;
@@ -259,12 +306,22 @@ impl ReaderGroup {
 
     /// Takes reader `id` offline (a reader that stopped without closing): its segments become
     /// unassigned at `positions` where given, else at the positions it last recorded.
+    /// Checkpoints waiting for it record those positions and stop waiting for it.
+    ///
+    /// ```no_run
+    /// # async fn example(group: pravaha_client::ReaderGroup) -> Result<(), Box<dyn std::error::Error>> {
+    /// // The process of reader "billing-1" died; its segments go back to the group.
+    /// group.reader_offline("billing-1", None).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn reader_offline(
         &self,
         id: &str,
         positions: Option<&Positions>,
     ) -> Result<(), GroupError> {
-        self.state
+        let completed = self
+            .state
             .lock()
             .await
             .update(|update| state::remove_reader(update, id, positions))
@@ -272,11 +329,24 @@ impl ReaderGroup {
             .map_err(|error| match error {
                 SyncError::Precondition(_) => GroupError::ReaderOffline(id.to_owned()),
                 other => other.into(),
-            })
+            })?;
+        self.checkpoints_completed(&completed).await;
+        Ok(())
     }
 
     /// The segments of online reader `id` with the positions it last recorded (where they
     /// restart if it goes offline without closing); `None` if it is offline.
+    ///
+    /// ```no_run
+    /// # async fn example(group: pravaha_client::ReaderGroup) -> Result<(), Box<dyn std::error::Error>> {
+    /// if let Some(positions) = group.reader_positions("billing-1").await? {
+    ///     for (segment, offset) in positions {
+    ///         println!("{segment} at {offset}");
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn reader_positions(&self, id: &str) -> Result<Option<Positions>, GroupError> {
         let mut sync = self.state.lock().await;
         sync.fetch_updates().await?;
@@ -285,6 +355,14 @@ impl ReaderGroup {
 
     /// Every segment the group still has to read (owned or not) with its recorded position:
     /// a stream cut per stream, as far as readers have recorded their positions.
+    ///
+    /// ```no_run
+    /// # async fn example(group: pravaha_client::ReaderGroup) -> Result<(), Box<dyn std::error::Error>> {
+    /// let left = group.positions().await?;
+    /// println!("{} segments left to read", left.len());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn positions(&self) -> Result<Positions, GroupError> {
         let mut sync = self.state.lock().await;
         sync.fetch_updates().await?;
@@ -295,8 +373,36 @@ impl ReaderGroup {
         Ok(positions)
     }
 
-    /// Deletes the group's state (its readers stop at their next state change).
+    /// Deletes the group's state (its readers stop at their next state change) and, if it is
+    /// a subscriber, its record at the controller (so it no longer holds back retention).
+    ///
+    /// ```no_run
+    /// # async fn example(group: pravaha_client::ReaderGroup) -> Result<(), Box<dyn std::error::Error>> {
+    /// group.delete().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn delete(self) -> Result<(), GroupError> {
+        let subscribed = match self.config().await {
+            Ok(config) => config.retention_mode() != RetentionMode::None,
+            Err(GroupError::NoSuchGroup(_)) => false,
+            Err(error) => return Err(error),
+        };
+        if subscribed {
+            match self
+                .controller
+                .get_reader_group(&self.scope, &self.name)
+                .await
+            {
+                Ok(record) => {
+                    self.controller
+                        .delete_reader_group(&self.scope, &self.name, &record.id)
+                        .await?;
+                }
+                Err(ControllerError::NotFound { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
         let table = crate::sync::TableSegment::open(
             self.locator.clone(),
             self.state.lock().await.table_name(),
@@ -304,6 +410,22 @@ impl ReaderGroup {
         );
         Synchronizer::new(table).delete().await?;
         Ok(())
+    }
+
+    /// `scope/name`, the group's name as a subscriber.
+    fn scoped_name(&self) -> String {
+        format!("{}/{}", self.scope, self.name)
+    }
+
+    /// Every starting segment of `config` with its offset.
+    async fn starting_segments(&self, config: &ReaderGroupConfig) -> Result<Positions, GroupError> {
+        let mut segments = Positions::new();
+        for stream in config.streams() {
+            if let Some(start) = config.start_of(stream) {
+                segments.extend(self.starting_positions(stream, start).await?);
+            }
+        }
+        Ok(segments)
     }
 
     async fn starting_positions(

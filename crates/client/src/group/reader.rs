@@ -2,81 +2,27 @@
 //! each with a fetch task (one read in flight per segment, bounded hand-off), parses events in
 //! segment order and hands them out one at a time, round robin across its segments.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::state::{self, Positions};
+use super::tasks::{fetch, heartbeat, Fetched};
 use super::{GroupError, ReaderGroup};
 use crate::controller::types::ScopedSegment;
-use crate::segment::{EventParser, ReaderConfig, ReaderError, SegmentRead, SegmentReader};
+use crate::segment::{EventParser, ReaderError, SegmentReader};
 use crate::sync::SyncError;
+
+mod checkpoints;
+mod types;
+
+pub use types::{EventRead, ReadItem, ReaderSettings};
 
 /// Reads handed from the fetch tasks to the reader and not yet taken (each up to
 /// [`ReaderSettings::read_size`] bytes).
 const FETCHED_CAPACITY: usize = 4;
-
-/// How a reader shares work and records its progress.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReaderSettings {
-    /// How often the reader compares its share of segments with the group's and acquires or
-    /// releases one (the official client: 10 s).
-    pub rebalance_interval: Duration,
-    /// How often a reader that owns no segment looks for unassigned ones.
-    pub idle_poll_interval: Duration,
-    /// How often the reader records the positions of its segments in the group's state (where
-    /// its segments restart if it goes offline without closing).
-    pub position_update_interval: Duration,
-    /// Bytes asked for per segment read.
-    pub read_size: usize,
-    pub segment_reader: ReaderConfig,
-    /// How often the reader's heartbeat task (running from the reader's creation until it is
-    /// closed or dropped, whether or not the application calls [`EventReader::next_event`])
-    /// moves its heartbeat counter on in the group's state. `None`: no heartbeats, and the
-    /// failure detector of other readers never takes this reader offline.
-    pub heartbeat_interval: Option<Duration>,
-    /// The failure detector run by this reader's maintenance (every heartbeat interval): a
-    /// reader whose heartbeat counter this reader has not seen change for `offline_timeout`
-    /// is taken offline, its segments unassigned at its last recorded positions. `None`: this
-    /// reader detects nothing. Readers that never heart-beat (official readers, ours with no
-    /// `heartbeat_interval`) are never taken offline. Keep it several heartbeat intervals
-    /// long.
-    pub offline_timeout: Option<Duration>,
-}
-
-impl Default for ReaderSettings {
-    fn default() -> Self {
-        Self {
-            rebalance_interval: Duration::from_secs(10),
-            idle_poll_interval: Duration::from_secs(1),
-            position_update_interval: Duration::from_secs(3),
-            read_size: 1 << 20,
-            segment_reader: ReaderConfig::default(),
-            heartbeat_interval: Some(Duration::from_secs(1)),
-            offline_timeout: Some(Duration::from_secs(10)),
-        }
-    }
-}
-
-/// An event and where it was read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventRead {
-    pub payload: Bytes,
-    pub segment: ScopedSegment,
-    /// The offset of the event's record in its segment.
-    pub offset: i64,
-    /// The offset after it: the segment's position once this event is processed.
-    pub next_offset: i64,
-}
-
-/// A read (or its failure) from a fetch task, tagged with the ownership it belongs to.
-struct Fetched {
-    tag: u64,
-    result: Result<SegmentRead, ReaderError>,
-}
 
 struct Owned {
     tag: u64,
@@ -86,7 +32,20 @@ struct Owned {
     task: JoinHandle<()>,
 }
 
-/// One reader of a [`ReaderGroup`]; see [`Self::next_event`].
+/// One reader of a [`ReaderGroup`]; see [`Self::next_event`] and [`Self::read_next`]. Close
+/// it to leave the group; dropped without closing, it stays online until taken offline (see
+/// the failure detector in [`crate::group`]).
+///
+/// ```no_run
+/// # async fn example(group: pravaha_client::ReaderGroup) -> Result<(), Box<dyn std::error::Error>> {
+/// let mut reader = group.create_reader("worker-7").await?;
+/// while let Some(event) = reader.next_event().await? {
+///     println!("{} bytes from {}", event.payload.len(), event.segment);
+/// }
+/// reader.close().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct EventReader {
     group: ReaderGroup,
@@ -105,6 +64,17 @@ pub struct EventReader {
     /// Other readers' heartbeat counters and when this reader saw each change.
     observed: BTreeMap<String, (u64, Instant)>,
     last_detection: Instant,
+    /// Where the group's end cut stops each segment named there.
+    ends: Positions,
+    /// The group's refresh time and automatic checkpoint interval, once read from its state.
+    group_settings: Option<(Duration, Option<Duration>)>,
+    last_refresh: Option<Instant>,
+    /// The highest checkpoint sequence number seen and when this reader first saw it.
+    last_checkpoint: (u64, Instant),
+    /// Checkpoints taken part in and not yet announced by [`EventReader::read_next`].
+    announcements: VecDeque<String>,
+    /// Checkpoints taken part in whose announcement was queued (those the state still keeps).
+    announced: BTreeSet<String>,
 }
 
 impl std::fmt::Debug for Owned {
@@ -137,14 +107,35 @@ impl EventReader {
             heartbeat,
             observed: BTreeMap::new(),
             last_detection: Instant::now(),
+            ends: Positions::new(),
+            group_settings: None,
+            last_refresh: None,
+            last_checkpoint: (0, Instant::now()),
+            announcements: VecDeque::new(),
+            announced: BTreeSet::new(),
         }
     }
 
+    /// The reader's id in its group.
+    ///
+    /// ```no_run
+    /// # fn example(reader: pravaha_client::EventReader) {
+    /// println!("reader {}", reader.id());
+    /// # }
+    /// ```
     pub fn id(&self) -> &str {
         &self.id
     }
 
     /// The segments this reader owns, each with the position after the last event handed out.
+    ///
+    /// ```no_run
+    /// # fn example(reader: pravaha_client::EventReader) {
+    /// for (segment, offset) in reader.positions() {
+    ///     println!("{segment}: next event at {offset}");
+    /// }
+    /// # }
+    /// ```
     pub fn positions(&self) -> Positions {
         self.owned
             .iter()
@@ -153,19 +144,62 @@ impl EventReader {
     }
 
     /// The next event of one of this reader's segments, waiting for one; `None` once the group
-    /// has nothing left to read (its streams are sealed and every segment was read).
+    /// has nothing left to read (its streams are sealed and every segment was read, or it was
+    /// read up to the group's end cuts). Checkpoints this reader takes part in meanwhile are
+    /// not announced (see [`Self::read_next`]).
     ///
     /// Events of one segment come in order; successors of a segment are read only after all
     /// their predecessors. Cancelling the call loses nothing: events are handed out only when
     /// this returns.
+    ///
+    /// ```no_run
+    /// # async fn example(mut reader: pravaha_client::EventReader) -> Result<(), Box<dyn std::error::Error>> {
+    /// while let Some(event) = reader.next_event().await? {
+    ///     println!("{:?}", event.payload);
+    /// }
+    /// reader.close().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn next_event(&mut self) -> Result<Option<EventRead>, GroupError> {
+        loop {
+            match self.read_next().await? {
+                Some(ReadItem::Event(event)) => return Ok(Some(event)),
+                Some(ReadItem::Checkpoint(_)) => {}
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Like [`Self::next_event`], but also announces each checkpoint this reader took part in,
+    /// in order with the events: events answered before [`ReadItem::Checkpoint`] are before
+    /// the checkpoint's positions, events answered after are after them. The reader takes part
+    /// in a checkpoint at the first call after it learns of it, which is at most one group
+    /// refresh time after the checkpoint started if the application keeps calling.
+    ///
+    /// ```no_run
+    /// # async fn example(mut reader: pravaha_client::EventReader) -> Result<(), Box<dyn std::error::Error>> {
+    /// use pravaha_client::group::ReadItem;
+    ///
+    /// while let Some(item) = reader.read_next().await? {
+    ///     if let ReadItem::Checkpoint(name) = item {
+    ///         println!("everything before {name} is processed");
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn read_next(&mut self) -> Result<Option<ReadItem>, GroupError> {
         loop {
             if self.offline {
                 return Err(GroupError::ReaderOffline(self.id.clone()));
             }
             self.maintain().await?;
+            if let Some(name) = self.announcements.pop_front() {
+                return Ok(Some(ReadItem::Checkpoint(name)));
+            }
             if let Some(event) = self.take_buffered()? {
-                return Ok(Some(event));
+                return Ok(Some(ReadItem::Event(event)));
             }
             if let Some(segment) = self.ended_segment() {
                 self.complete(&segment).await?;
@@ -183,7 +217,14 @@ impl EventReader {
     }
 
     /// Takes this reader offline: its segments become unassigned at the positions after the
-    /// events handed out.
+    /// events handed out (checkpoints waiting for it record them and stop waiting).
+    ///
+    /// ```no_run
+    /// # async fn example(reader: pravaha_client::EventReader) -> Result<(), Box<dyn std::error::Error>> {
+    /// reader.close().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn close(mut self) -> Result<(), GroupError> {
         let positions = self.positions();
         self.stop_all();
@@ -192,8 +233,16 @@ impl EventReader {
         self.group.reader_offline(&self.id, Some(&positions)).await
     }
 
-    /// Records positions, detects failed readers and rebalances when due.
+    /// Refreshes the group's state (checkpoints), records positions, detects failed readers and
+    /// rebalances when due.
     async fn maintain(&mut self) -> Result<(), GroupError> {
+        let refresh = self
+            .group_settings
+            .map_or(Duration::ZERO, |(refresh, _)| refresh);
+        if self.last_refresh.is_none_or(|at| at.elapsed() >= refresh) {
+            self.refresh().await?;
+            self.last_refresh = Some(Instant::now());
+        }
         if let Some(timeout) = self.settings.offline_timeout {
             let interval = self.detection_interval();
             if self.last_detection.elapsed() >= interval {
@@ -265,7 +314,8 @@ impl EventReader {
                 .update(|update| state::remove_if_stale(update, &reader, count))
                 .await?;
             self.observed.remove(&reader);
-            if removed {
+            if let Some(completed) = removed {
+                self.group.checkpoints_completed(&completed).await;
                 tracing::warn!(reader = %self.id, offline = %reader, heartbeat = count, ?timeout, "reader stopped heart-beating; took it offline at its recorded positions");
                 // Take a share of its segments now.
                 self.last_rebalance = None;
@@ -280,9 +330,13 @@ impl EventReader {
             let mut sync = self.group.state.lock().await;
             sync.fetch_updates().await?;
             if state::owned(&*sync, &self.id).is_err() {
+                drop(sync);
                 self.offline = true;
+                self.stop_all();
                 return Err(GroupError::ReaderOffline(self.id.clone()));
             }
+            // The end cuts of a group reset meanwhile apply to what is acquired now.
+            self.ends = state::end_offsets(&*sync)?;
             state::segments_to_acquire(&*sync, &self.id)?
         };
         if wanted > 0 {
@@ -315,18 +369,29 @@ impl EventReader {
     }
 
     /// `segment` was read to its end: successors are registered and become assignable when
-    /// all their predecessors are completed.
+    /// all their predecessors are completed. A segment that reached the group's end cut has
+    /// no successors to read.
     async fn complete(&mut self, segment: &ScopedSegment) -> Result<(), GroupError> {
-        let successors = self.group.controller.get_successors(segment).await?;
-        let successors: Vec<_> = successors
-            .successors
-            .into_iter()
-            .map(|successor| (successor.segment.segment, successor.predecessors))
-            .collect();
+        let successors: Vec<_> = if self.ends.contains_key(segment) {
+            Vec::new()
+        } else {
+            let successors = self.group.controller.get_successors(segment).await?;
+            successors
+                .successors
+                .into_iter()
+                .map(|successor| (successor.segment.segment, successor.predecessors))
+                .collect()
+        };
+        let end = self
+            .owned
+            .get(segment)
+            .map_or(0, |owned| owned.parser.position());
         self.stop(segment);
         let id = self.id.clone();
-        self.state_update(|update| state::segment_completed(update, &id, segment, &successors))
-            .await?;
+        self.state_update(|update| {
+            state::segment_completed(update, &id, segment, end, &successors)
+        })
+        .await?;
         tracing::debug!(reader = %self.id, segment = %segment.qualified_name(), successors = successors.len(), "segment completed");
         // Acquire successors (or anything else) now.
         self.last_rebalance = None;
@@ -353,6 +418,9 @@ impl EventReader {
         let mut wait = interval
             .saturating_sub(since)
             .min(self.settings.position_update_interval);
+        if let (Some((refresh, _)), Some(at)) = (self.group_settings, self.last_refresh) {
+            wait = wait.min(refresh.saturating_sub(at.elapsed()));
+        }
         if self.settings.offline_timeout.is_some() {
             let detection = self.detection_interval();
             wait = wait.min(detection.saturating_sub(self.last_detection.elapsed()));
@@ -435,6 +503,7 @@ impl EventReader {
         let task = tokio::spawn(fetch(
             reader,
             offset,
+            self.ends.get(&segment).copied(),
             self.settings.read_size,
             self.sender.clone(),
             tag,
@@ -497,57 +566,5 @@ impl Drop for EventReader {
     fn drop(&mut self) {
         self.stop_all();
         self.stop_heartbeat();
-    }
-}
-
-/// Moves `reader`'s heartbeat counter on every `interval` until the reader is offline (or the
-/// task is aborted: the reader was closed or dropped).
-async fn heartbeat(group: ReaderGroup, reader: String, interval: Duration) {
-    // The first heartbeat was written when the reader joined.
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        let result = group
-            .state
-            .lock()
-            .await
-            .update(|update| state::heartbeat(update, &reader))
-            .await;
-        match result {
-            Ok(_) => {}
-            Err(SyncError::Precondition(message)) => {
-                tracing::debug!(%reader, %message, "heartbeat stops");
-                return;
-            }
-            Err(error) => tracing::warn!(%reader, %error, "heartbeat failed"),
-        }
-    }
-}
-
-/// Reads `segment` from `offset` until its end, handing each read over.
-async fn fetch(
-    mut reader: SegmentReader,
-    mut offset: i64,
-    read_size: usize,
-    sender: mpsc::Sender<Fetched>,
-    tag: u64,
-) {
-    loop {
-        let result = reader.read(offset, read_size).await;
-        let finished = match &result {
-            Ok(read) => {
-                offset = read.end_offset();
-                read.end_of_segment
-            }
-            Err(_) => true,
-        };
-        let empty = matches!(&result, Ok(read) if read.data.is_empty() && !read.end_of_segment);
-        if !empty && sender.send(Fetched { tag, result }).await.is_err() {
-            return;
-        }
-        if finished {
-            return;
-        }
     }
 }

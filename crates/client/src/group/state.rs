@@ -10,13 +10,24 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::controller::types::{ScopedSegment, SegmentId};
 use crate::sync::{SyncError, Synchronizer, Update, Value};
 
+use super::checkpoint_state;
 use super::format::{
-    ConfigVersioned, Offset, SegmentNumber, SegmentRecord, ASSIGNED, ASSIGNED_TYPE, CONFIG,
-    CONFIG_KEY, CONFIG_TYPE, DISTANCE, DISTANCE_TYPE, FUTURE, FUTURE_TYPE, HEARTBEATS,
-    HEARTBEAT_TYPE, OFFSET_TYPE, UNASSIGNED,
+    ConfigVersioned, GroupSettingsVersioned, Offset, SegmentNumber, SegmentRecord,
+    StreamCutVersioned, ASSIGNED, ASSIGNED_TYPE, CONFIG, CONFIG_KEY, CONFIG_TYPE, DISTANCE,
+    DISTANCE_TYPE, FUTURE, FUTURE_TYPE, HEARTBEATS, HEARTBEAT_TYPE, OFFSET_TYPE, SETTINGS,
+    SETTINGS_TYPE, UNASSIGNED,
 };
 
 /// Segment → offset.
+///
+/// ```
+/// use pravaha_client::controller::types::{ScopedStream, SegmentId};
+/// use pravaha_client::group::Positions;
+///
+/// let orders = ScopedStream::new("shop", "orders");
+/// let positions = Positions::from([(orders.segment(SegmentId(0)), 4096)]);
+/// assert_eq!(positions[&orders.segment(SegmentId(0))], 4096);
+/// ```
 pub type Positions = BTreeMap<ScopedSegment, i64>;
 
 /// A read-only view of the state: the synchronizer's copy or an update's snapshot.
@@ -99,6 +110,71 @@ pub fn initialize(
     Ok(true)
 }
 
+/// Writes our settings of the group (beside [`initialize`], or at a reset).
+pub fn put_settings(
+    update: &mut Update,
+    settings: &GroupSettingsVersioned,
+) -> Result<(), SyncError> {
+    update.insert(SETTINGS, CONFIG_KEY, SETTINGS_TYPE, settings)
+}
+
+/// Starts the group over with `config` from `segments`: every reader is taken offline (each
+/// finds out at its next state change), nothing waits for predecessors, outstanding
+/// checkpoints are abandoned (completed ones stay).
+pub fn reset(
+    update: &mut Update,
+    config: &ConfigVersioned,
+    settings: &GroupSettingsVersioned,
+    segments: &Positions,
+) -> Result<(), SyncError> {
+    for outer in [ASSIGNED, DISTANCE, HEARTBEATS, UNASSIGNED, FUTURE] {
+        let keys: Vec<String> = update
+            .inner_map(outer)
+            .into_keys()
+            .map(str::to_owned)
+            .collect();
+        for key in keys {
+            update.insert_tombstone(outer, &key)?;
+        }
+    }
+    checkpoint_state::abandon_all(update)?;
+    update.insert(CONFIG, CONFIG_KEY, CONFIG_TYPE, config)?;
+    put_settings(update, settings)?;
+    for (segment, offset) in segments {
+        put_unassigned(update, segment, *offset)?;
+    }
+    Ok(())
+}
+
+/// The group's configuration; `None` if the group does not exist.
+pub fn config(view: &impl StateView) -> Result<Option<ConfigVersioned>, SyncError> {
+    view.entries(CONFIG)
+        .into_iter()
+        .find(|(key, _)| key == CONFIG_KEY)
+        .map(|(_, value)| value.decode().map_err(SyncError::from))
+        .transpose()
+}
+
+/// The offsets of the group's end cuts: where readers stop reading each segment named there.
+pub fn end_offsets(view: &impl StateView) -> Result<Positions, SyncError> {
+    let Some(ConfigVersioned::V1(config)) = config(view)? else {
+        return Ok(Positions::new());
+    };
+    Ok(config
+        .ending_stream_cuts
+        .values()
+        .filter_map(|cut| match cut {
+            StreamCutVersioned::V1(cut) => Some(cut),
+            StreamCutVersioned::Unbounded | StreamCutVersioned::Tail => None,
+        })
+        .flat_map(|cut| {
+            cut.positions
+                .iter()
+                .map(|(segment, offset)| (ScopedSegment::from(segment), *offset))
+        })
+        .collect())
+}
+
 /// Adds `reader` with no segments; fails if it is online already.
 pub fn add_reader(update: &mut Update, reader: &str) -> Result<(), SyncError> {
     if update.contains(ASSIGNED, reader) {
@@ -111,18 +187,21 @@ pub fn add_reader(update: &mut Update, reader: &str) -> Result<(), SyncError> {
 }
 
 /// Takes `reader` offline: its segments become unassigned at `positions` (where given) or at
-/// the positions it last recorded.
+/// the positions it last recorded; checkpoints waiting for it record them and stop waiting.
+/// Returns the checkpoints completed by its leaving.
 pub fn remove_reader(
     update: &mut Update,
     reader: &str,
     positions: Option<&Positions>,
-) -> Result<(), SyncError> {
+) -> Result<Vec<String>, SyncError> {
     let owned = owned(update, reader)?;
+    let mut released = Positions::new();
     for (segment, recorded) in &owned {
         let offset = positions
             .and_then(|positions| positions.get(segment))
             .unwrap_or(recorded);
         put_unassigned(update, segment, *offset)?;
+        released.insert(segment.clone(), *offset);
     }
     update.insert_tombstone(ASSIGNED, reader)?;
     if update.contains(DISTANCE, reader) {
@@ -131,7 +210,7 @@ pub fn remove_reader(
     if update.contains(HEARTBEATS, reader) {
         update.insert_tombstone(HEARTBEATS, reader)?;
     }
-    Ok(())
+    checkpoint_state::give_up(update, reader, &released, true)
 }
 
 /// Every reader's heartbeat counter (readers of ours that heartbeat; official readers never
@@ -160,22 +239,30 @@ pub fn heartbeat(update: &mut Update, reader: &str) -> Result<u64, SyncError> {
 }
 
 /// Takes `reader` offline at its recorded positions if its heartbeat is still `stale` (the
-/// failure detector's verdict); returns whether it did. The heartbeat's removal makes the
-/// change conflict with a heartbeat written meanwhile (the verdict is then checked again).
-pub fn remove_if_stale(update: &mut Update, reader: &str, stale: u64) -> Result<bool, SyncError> {
+/// failure detector's verdict); returns the checkpoints its leaving completed if it did. The
+/// heartbeat's removal makes the change conflict with a heartbeat written meanwhile (the
+/// verdict is then checked again).
+pub fn remove_if_stale(
+    update: &mut Update,
+    reader: &str,
+    stale: u64,
+) -> Result<Option<Vec<String>>, SyncError> {
     if !update.contains(ASSIGNED, reader)
         || update.get_as::<u64>(HEARTBEATS, reader)? != Some(stale)
     {
-        return Ok(false);
+        return Ok(None);
     }
-    remove_reader(update, reader, None)?;
-    Ok(true)
+    remove_reader(update, reader, None).map(Some)
 }
 
 /// Moves up to `max` unassigned segments (lowest first) to `reader`; returns them with their
-/// offsets.
+/// offsets. A reader an outstanding checkpoint waits for acquires nothing (see
+/// [`checkpoint_state`]).
 pub fn acquire(update: &mut Update, reader: &str, max: usize) -> Result<Positions, SyncError> {
     let mut owned = owned(update, reader)?;
+    if checkpoint_state::is_pending(update, reader)? {
+        return Ok(Positions::new());
+    }
     let taken: Positions = unassigned(update)?.into_iter().take(max).collect();
     if taken.is_empty() {
         return Ok(taken);
@@ -203,15 +290,21 @@ pub fn release(
         )));
     }
     put_assigned(update, reader, &owned)?;
-    put_unassigned(update, segment, offset)
+    put_unassigned(update, segment, offset)?;
+    let given_up = Positions::from([(segment.clone(), offset)]);
+    checkpoint_state::give_up(update, reader, &given_up, false)?;
+    Ok(())
 }
 
-/// `segment` was read to its end: it leaves `reader`; each successor waits for its
-/// predecessors and becomes unassigned (from offset 0) once none is left.
+/// `segment` was read to its end (`end`: its length, or its offset in the group's end cut): it
+/// leaves `reader`; each successor waits for its predecessors and becomes unassigned (from
+/// offset 0) once none is left. A segment ending at the group's end cut has no successors to
+/// read (the caller passes none).
 pub fn segment_completed(
     update: &mut Update,
     reader: &str,
     segment: &ScopedSegment,
+    end: i64,
     successors: &[(ScopedSegment, Vec<SegmentId>)],
 ) -> Result<(), SyncError> {
     let mut owned = owned(update, reader)?;
@@ -241,6 +334,8 @@ pub fn segment_completed(
             update.insert_tombstone(FUTURE, &successor.qualified_name())?;
         }
     }
+    let given_up = Positions::from([(segment.clone(), end)]);
+    checkpoint_state::give_up(update, reader, &given_up, false)?;
     Ok(())
 }
 
@@ -325,129 +420,4 @@ fn parse_segment(name: &str) -> Result<ScopedSegment, SyncError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::controller::types::ScopedStream;
-    use crate::group::format::ConfigV1;
-
-    fn segment(epoch: u32, number: u32) -> ScopedSegment {
-        ScopedStream::new("sc", "st").segment(SegmentId::new(epoch, number))
-    }
-
-    fn group_of(segments: u32) -> Update {
-        let mut update = Update::empty();
-        let config = ConfigVersioned::V1(ConfigV1 {
-            group_refresh_time_millis: 3000,
-            starting_stream_cuts: BTreeMap::new(),
-            ending_stream_cuts: BTreeMap::new(),
-        });
-        let start: Positions = (0..segments).map(|n| (segment(0, n), 0)).collect();
-        assert!(initialize(&mut update, &config, &start).unwrap());
-        assert!(!initialize(&mut update, &config, &Positions::new()).unwrap());
-        update
-    }
-
-    #[test]
-    fn readers_acquire_their_fair_share() {
-        let mut update = group_of(5);
-        add_reader(&mut update, "a").unwrap();
-        assert!(add_reader(&mut update, "a").is_err());
-        assert_eq!(segments_to_acquire(&update, "a").unwrap(), 5);
-        add_reader(&mut update, "b").unwrap();
-        assert_eq!(segments_to_acquire(&update, "a").unwrap(), 3);
-        let taken = acquire(&mut update, "a", 3).unwrap();
-        assert_eq!(
-            taken.keys().cloned().collect::<Vec<_>>(),
-            vec![segment(0, 0), segment(0, 1), segment(0, 2)]
-        );
-        assert_eq!(segments_to_acquire(&update, "b").unwrap(), 3);
-        assert_eq!(acquire(&mut update, "b", 3).unwrap().len(), 2);
-        assert!(unassigned(&update).unwrap().is_empty());
-        // A third reader: "a" is above its share of 2 and releases one.
-        add_reader(&mut update, "c").unwrap();
-        assert_eq!(segments_to_acquire(&update, "a").unwrap(), -1);
-        release(&mut update, "a", &segment(0, 0), 17).unwrap();
-        assert!(release(&mut update, "a", &segment(0, 0), 17).is_err());
-        assert_eq!(
-            acquire(&mut update, "c", 2).unwrap(),
-            Positions::from([(segment(0, 0), 17)])
-        );
-    }
-
-    #[test]
-    fn offline_readers_return_their_segments_at_their_positions() {
-        let mut update = group_of(2);
-        add_reader(&mut update, "a").unwrap();
-        acquire(&mut update, "a", 2).unwrap();
-        update_positions(
-            &mut update,
-            "a",
-            &Positions::from([(segment(0, 0), 10), (segment(0, 1), 20)]),
-        )
-        .unwrap();
-        remove_reader(
-            &mut update,
-            "a",
-            Some(&Positions::from([(segment(0, 1), 25)])),
-        )
-        .unwrap();
-        assert_eq!(
-            unassigned(&update).unwrap(),
-            Positions::from([(segment(0, 0), 10), (segment(0, 1), 25)])
-        );
-        assert!(assigned(&update).unwrap().is_empty());
-        assert!(remove_reader(&mut update, "a", None).is_err());
-        assert!(acquire(&mut update, "a", 1).is_err());
-    }
-
-    #[test]
-    fn stale_readers_are_removed_only_while_their_heartbeat_stands_still() {
-        let mut update = group_of(2);
-        add_reader(&mut update, "a").unwrap();
-        add_reader(&mut update, "official").unwrap();
-        acquire(&mut update, "a", 1).unwrap();
-        update_positions(&mut update, "a", &Positions::from([(segment(0, 0), 10)])).unwrap();
-        assert_eq!(heartbeat(&mut update, "a").unwrap(), 1);
-        assert_eq!(heartbeat(&mut update, "a").unwrap(), 2);
-        assert!(heartbeat(&mut update, "gone").is_err());
-        assert_eq!(
-            heartbeats(&update).unwrap(),
-            BTreeMap::from([("a".to_owned(), 2)])
-        );
-        // A reader that never heart-beat is never stale.
-        assert!(!remove_if_stale(&mut update, "official", 0).unwrap());
-        assert!(!remove_if_stale(&mut update, "a", 1).unwrap());
-        assert!(remove_if_stale(&mut update, "a", 2).unwrap());
-        assert!(!remove_if_stale(&mut update, "a", 2).unwrap());
-        assert!(heartbeats(&update).unwrap().is_empty());
-        assert_eq!(
-            unassigned(&update).unwrap(),
-            Positions::from([(segment(0, 0), 10), (segment(0, 1), 0)])
-        );
-        assert_eq!(assigned(&update).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn successors_wait_for_all_their_predecessors() {
-        // 0 and 1 merge into 2; 2 follows both.
-        let mut update = group_of(2);
-        add_reader(&mut update, "a").unwrap();
-        acquire(&mut update, "a", 2).unwrap();
-        let merged = segment(1, 2);
-        let successors = vec![(
-            merged.clone(),
-            vec![SegmentId::new(0, 0), SegmentId::new(0, 1)],
-        )];
-        segment_completed(&mut update, "a", &segment(0, 0), &successors).unwrap();
-        assert!(unassigned(&update).unwrap().is_empty());
-        assert_eq!(
-            future(&update).unwrap(),
-            BTreeMap::from([(merged.clone(), BTreeSet::from([SegmentId::new(0, 1).0]))])
-        );
-        assert!(segment_completed(&mut update, "a", &segment(0, 0), &successors).is_err());
-        segment_completed(&mut update, "a", &segment(0, 1), &successors).unwrap();
-        assert_eq!(unassigned(&update).unwrap(), Positions::from([(merged, 0)]));
-        assert!(future(&update).unwrap().is_empty());
-        assert!(owned(&update, "a").unwrap().is_empty());
-    }
-}
+mod tests;
