@@ -254,8 +254,9 @@ impl ControllerClient {
 
     /// Deletes the group's record (and its subscriptions): `true` if deleted, `false` if it did
     /// not exist. `id` must be the recorded id ([`ReaderGroupRecord::id`], from
-    /// [`Self::get_reader_group`]): the controller refuses an empty or stale id, so that
-    /// a group re-created under the same name is not deleted by mistake.
+    /// [`Self::get_reader_group`]): for an empty or stale id the controller answers as for
+    /// a missing group (`false`), so a group re-created under the same name is never deleted
+    /// by mistake.
     pub async fn delete_reader_group(
         &self,
         scope: &str,
