@@ -43,9 +43,9 @@ enum Command {
     ///
     /// The output is TOML; it fails as the servers would on a bad configuration.
     Config(CommonArgs),
-    /// Measure performance.
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    /// Measure performance: writers and readers against a running server (beside the storage
+    /// engine in-process), or `bench engine` alone.
+    Bench(bench::BenchArgs),
 }
 
 /// The flags every server command takes.
@@ -109,7 +109,7 @@ fn main() -> anyhow::Result<()> {
             print!("{}", render(&loaded)?);
             Ok(())
         }
-        Command::Bench(command) => bench::run(command),
+        Command::Bench(args) => bench::run(args),
     }
 }
 

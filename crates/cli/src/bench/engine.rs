@@ -38,22 +38,22 @@ pub struct EngineArgs {
 
 /// What one measurement saw.
 #[derive(Debug, Clone, Copy)]
-struct Figures {
-    appends: u64,
-    elapsed: Duration,
-    bytes: u64,
-    p50: Duration,
-    p99: Duration,
+pub(super) struct Figures {
+    pub appends: u64,
+    pub elapsed: Duration,
+    pub bytes: u64,
+    pub p50: Duration,
+    pub p99: Duration,
     /// Appends per sync (group-commit batch size).
-    appends_per_sync: f64,
+    pub appends_per_sync: f64,
 }
 
 impl Figures {
-    fn appends_per_second(&self) -> f64 {
+    pub fn appends_per_second(&self) -> f64 {
         self.appends as f64 / self.elapsed.as_secs_f64()
     }
 
-    fn megabytes_per_second(&self) -> f64 {
+    pub fn megabytes_per_second(&self) -> f64 {
         self.bytes as f64 / self.elapsed.as_secs_f64() / 1e6
     }
 }
@@ -139,7 +139,7 @@ fn figures_json(figures: &Figures) -> String {
     )
 }
 
-fn format_duration(duration: Duration) -> String {
+pub(super) fn format_duration(duration: Duration) -> String {
     let micros = duration.as_micros();
     if micros >= 10_000 {
         format!("{:.1}ms", duration.as_secs_f64() * 1e3)
@@ -181,7 +181,9 @@ fn baseline(
     })
 }
 
-async fn engine(
+/// The storage engine in `dir`: `appenders` tasks appending `size` bytes each to their own
+/// segment for `duration`, one append in flight per task.
+pub(super) async fn engine(
     dir: &Path,
     size: usize,
     appenders: usize,
