@@ -29,6 +29,9 @@ const DEFAULT_SECONDS: f64 = 10.0;
 const MAX_TRANSACTION_SPAN: Duration = Duration::from_secs(60);
 /// Readers that read nothing new for this long after the writers finished have stopped.
 const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bytes the event framing adds to each event (type and length), as the client's in-flight
+/// budget counts them.
+const EVENT_FRAMING_BYTES: usize = 8;
 /// The baseline runs at least this long: shorter measurements are mostly noise.
 const MIN_BASELINE: Duration = Duration::from_secs(1);
 
@@ -57,7 +60,7 @@ pub struct ClientArgs {
     #[arg(long, value_name = "SECONDS", conflicts_with = "events")]
     seconds: Option<f64>,
     /// How many events to write, all writers together.
-    #[arg(long, value_name = "COUNT")]
+    #[arg(long, value_name = "COUNT", value_parser = clap::value_parser!(u64).range(1..))]
     events: Option<u64>,
     /// Segments of the stream, created with a fixed scaling policy if missing (an existing
     /// stream is used as it is) [default: 1].
@@ -98,9 +101,10 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
     let mut summary = runtime.block_on(run_client(args))?;
     if !args.no_baseline {
         let span = Duration::from_secs_f64(summary.write.seconds).max(MIN_BASELINE);
-        let figures = runtime.block_on(baseline(args, span))?;
+        let (figures, depth) = runtime.block_on(baseline(args, span))?;
         let read = summary.read.as_ref();
-        summary.baseline = Some(Baseline::new(&figures, args.writers, &summary.write, read));
+        let baseline = Baseline::new(&figures, args.writers, depth, &summary.write, read);
+        summary.baseline = Some(baseline);
     }
     summary.print(args.json);
     Ok(())
@@ -173,7 +177,7 @@ async fn run_client(args: &ClientArgs) -> anyhow::Result<Summary> {
     let segments = prepare_stream(&controller, &stream, args.segments)
         .await
         .with_context(|| format!("preparing stream {stream} (controller {uri})"))?;
-    let (group, readers) = create_readers(&controller, &stream, args.readers)
+    let (group, readers) = create_readers(&controller, &stream, run, args.readers)
         .await
         .context("setting up the reader group")?;
     let writers = create_writers(&controller, &stream, args)
@@ -310,17 +314,19 @@ async fn prepare_stream(
     Ok(active)
 }
 
-/// A reader group reading `stream` from its current end, and `count` readers in it.
+/// A reader group of run `run` reading `stream` from its current end, and `count` readers in
+/// it.
 async fn create_readers(
     controller: &ControllerClient,
     stream: &ScopedStream,
+    run: u32,
     count: u32,
 ) -> anyhow::Result<(Option<ReaderGroup>, Vec<EventReader>)> {
     if count == 0 {
         return Ok((None, Vec::new()));
     }
     let config = ReaderGroupConfig::new().stream_from(stream.clone(), StartFrom::Tail);
-    let name = format!("{}-readers", stream.stream);
+    let name = format!("{}-readers-{run:08x}", stream.stream);
     let group = ReaderGroup::create(controller, &stream.scope, &name, config).await?;
     let mut readers = Vec::with_capacity(count as usize);
     for index in 0..count {
@@ -451,16 +457,27 @@ async fn report_intervals(
     }
 }
 
-/// The storage engine in-process: the run's event size, one appender per writer, `span` long.
-async fn baseline(args: &ClientArgs, span: Duration) -> anyhow::Result<engine::Figures> {
+/// The storage engine in-process: the run's event size, one appender per writer, each with as
+/// many appends in flight as a client writer's in-flight budget holds, `span` long.
+async fn baseline(args: &ClientArgs, span: Duration) -> anyhow::Result<(engine::Figures, usize)> {
+    let budget = args
+        .connect
+        .client_config()?
+        .max_in_flight_bytes_per_writer();
+    let framed = (args.event_size + EVENT_FRAMING_BYTES) as u64;
+    let depth = usize::try_from(budget / framed)
+        .unwrap_or(usize::MAX)
+        .max(1);
     let parent = args.baseline_dir.clone().unwrap_or_else(std::env::temp_dir);
     let scratch = tempfile::Builder::new()
         .prefix("pravaha-bench-")
         .tempdir_in(&parent)
         .with_context(|| format!("creating the baseline's directory in {}", parent.display()))?;
-    engine::engine(scratch.path(), args.event_size, args.writers as usize, span)
+    let appenders = args.writers as usize;
+    let figures = engine::engine(scratch.path(), args.event_size, appenders, depth, span)
         .await
-        .context("running the storage-engine baseline")
+        .context("running the storage-engine baseline")?;
+    Ok((figures, depth))
 }
 
 /// Tells this run's events from others'; unique enough for runs that share a stream.

@@ -44,7 +44,7 @@ impl Interval {
             return;
         }
         let mut line = format!(
-            "{:>7.1} s  write {}  ack {}",
+            "{:>8.2} s  write {}  ack {}",
             self.elapsed_seconds,
             rates(&self.write),
             short_percentiles(&self.write_latency)
@@ -79,6 +79,9 @@ pub struct Read {
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Baseline {
     pub appenders: u32,
+    /// Appends each appender keeps in flight (as many as a client writer's in-flight budget
+    /// holds).
+    pub in_flight_per_appender: usize,
     pub seconds: f64,
     pub appends: u64,
     pub appends_per_second: f64,
@@ -98,6 +101,7 @@ impl Baseline {
     pub fn new(
         engine: &engine::Figures,
         appenders: u32,
+        in_flight_per_appender: usize,
         write: &Throughput,
         read: Option<&Read>,
     ) -> Self {
@@ -111,6 +115,7 @@ impl Baseline {
         };
         Self {
             appenders,
+            in_flight_per_appender,
             seconds: engine.elapsed.as_secs_f64(),
             appends: engine.appends,
             appends_per_second: engine.appends_per_second(),
@@ -194,9 +199,10 @@ impl Summary {
 
     fn print_baseline(&self, baseline: &Baseline) {
         println!(
-            "  baseline: storage engine in-process, {} appenders of {} bytes, {:.2} s: {:.0} appends/s, {:.2} MB/s, p50 {}, p99 {}",
+            "  baseline: storage engine in-process, {} appenders of {} bytes ({} in flight each), {:.2} s: {:.0} appends/s, {:.2} MB/s, p50 {}, p99 {}",
             baseline.appenders,
             self.event_size,
+            baseline.in_flight_per_appender,
             baseline.seconds,
             baseline.appends_per_second,
             baseline.mb_per_second,

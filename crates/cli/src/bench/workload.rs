@@ -54,16 +54,16 @@ impl Plan {
                 return None;
             }
         }
-        let at = match self.scheduled(writer, sequence) {
-            Some(scheduled) => scheduled,
-            None => Instant::now(),
-        };
+        let scheduled = self.scheduled(writer, sequence);
+        let at = scheduled.unwrap_or_else(Instant::now);
         if let Limit::Duration(duration) = self.limit {
             if at >= self.origin + duration {
                 return None;
             }
         }
-        tokio::time::sleep_until(at.into()).await;
+        if scheduled.is_some() {
+            tokio::time::sleep_until(at.into()).await;
+        }
         Some(at)
     }
 
@@ -162,12 +162,12 @@ pub async fn write_transactions(
     let size = plan.event_size as u64;
     let mut sequence = 0;
     let mut sent_times = Vec::new();
-    let mut next = plan.next_send(writer, sequence).await;
-    while next.is_some() {
+    while let Some(first) = plan.next_send(writer, sequence).await {
         let mut transaction = transactions
             .begin()
             .await
             .context("beginning a transaction")?;
+        let mut next = Some(first);
         while let Some(sent) = next {
             let event = plan.event(writer, sequence, sent);
             // The commit waits for every event of the transaction (and fails if one failed).
@@ -177,10 +177,12 @@ pub async fn write_transactions(
                 .context("writing an event into a transaction")?;
             sent_times.push(sent);
             sequence += 1;
-            next = plan.next_send(writer, sequence).await;
-            if sent_times.len() as u64 == per_transaction {
-                break;
-            }
+            // A full transaction commits at once, not when the next event is due.
+            next = if sent_times.len() as u64 == per_transaction {
+                None
+            } else {
+                plan.next_send(writer, sequence).await
+            };
         }
         transaction
             .commit(None)
