@@ -30,6 +30,7 @@ fi
 
 data="$(mktemp -d -t pravaha-bench-data.XXXXXX)"
 log="$out/standalone.log"
+: >"$log"
 "$pravaha" standalone --data-dir "$data/data" --segment-store 127.0.0.1:0 \
     --grpc 127.0.0.1:0 --rest 127.0.0.1:0 2>"$log" >/dev/null &
 server=$!

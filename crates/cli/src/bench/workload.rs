@@ -9,17 +9,13 @@ use anyhow::Context;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use pravaha_client::segment::AppendFuture;
 use pravaha_client::{EventReader, EventWriter, TransactionalEventWriter};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::meter::{Header, Ledger, Meter};
 
 /// Acknowledgements a writer may hand to its collector before waiting; the writer's in-flight
 /// byte budget bounds them as well.
 const ACK_QUEUE: usize = 4096;
-
-/// How long a reader waits for an event before checking whether the run is over (waiting is
-/// cancellable without losing events).
-const READ_POLL: Duration = Duration::from_millis(100);
 
 /// When writers stop.
 #[derive(Debug, Clone, Copy)]
@@ -203,6 +199,8 @@ pub struct Progress {
     read: AtomicU64,
     /// Events acknowledged to the writers; unknown (`u64::MAX`) while they write.
     target: AtomicU64,
+    /// Turns `true` once `read` reaches `target`.
+    finished: watch::Sender<bool>,
 }
 
 impl Default for Progress {
@@ -210,22 +208,31 @@ impl Default for Progress {
         Self {
             read: AtomicU64::new(0),
             target: AtomicU64::new(u64::MAX),
+            finished: watch::Sender::new(false),
         }
     }
 }
 
 impl Progress {
     pub fn read(&self) -> u64 {
-        self.read.load(Ordering::Relaxed)
+        self.read.load(Ordering::SeqCst)
     }
 
     /// The writers are done: readers stop once they have read `events`.
     pub fn set_target(&self, events: u64) {
-        self.target.store(events, Ordering::Relaxed);
+        self.target.store(events, Ordering::SeqCst);
+        self.check();
     }
 
-    fn done(&self) -> bool {
-        self.read() >= self.target.load(Ordering::Relaxed)
+    fn count_read(&self) {
+        self.read.fetch_add(1, Ordering::SeqCst);
+        self.check();
+    }
+
+    fn check(&self) {
+        if self.read() >= self.target.load(Ordering::SeqCst) {
+            self.finished.send_replace(true);
+        }
     }
 }
 
@@ -246,11 +253,16 @@ pub async fn read_events(
     progress: Arc<Progress>,
 ) -> anyhow::Result<ReadOutcome> {
     let mut outcome = ReadOutcome::default();
-    while !progress.done() {
-        let Ok(next) = tokio::time::timeout(READ_POLL, reader.next_event()).await else {
-            continue;
+    let mut finished = progress.finished.subscribe();
+    loop {
+        // A read is abandoned only once the run is over: abandoning one while the reader
+        // acquires or releases segments can leave a segment that nobody reads.
+        let next = tokio::select! {
+            biased;
+            _ = finished.wait_for(|finished| *finished) => break,
+            next = reader.next_event() => next.context("reading an event")?,
         };
-        let Some(event) = next.context("reading an event")? else {
+        let Some(event) = next else {
             break;
         };
         let now = Instant::now();
@@ -261,11 +273,11 @@ pub async fn read_events(
                 continue;
             }
         };
-        if outcome.ledger.note(header.writer, header.sequence) {
-            progress.read.fetch_add(1, Ordering::Relaxed);
-        }
         let latency = now.saturating_duration_since(plan.origin + header.sent);
         meter.record(1, event.payload.len() as u64, latency, now);
+        if outcome.ledger.note(header.writer, header.sequence) {
+            progress.count_read();
+        }
     }
     reader.close().await.context("closing a reader")?;
     Ok(outcome)
