@@ -47,9 +47,9 @@ enum Command {
     ///
     /// The output is TOML; it fails as the servers would on a bad configuration.
     Config(CommonArgs),
-    /// Measure performance.
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    /// Measure performance: writers and readers against a running server (beside the storage
+    /// engine in-process), or `bench engine` alone.
+    Bench(bench::BenchArgs),
     /// Create, list and delete scopes.
     Scope {
         #[command(flatten)]
@@ -156,7 +156,7 @@ fn main() -> ExitCode {
         Command::Segmentstore(args) => segmentstore::run(args, started),
         Command::Controller(args) => controller::run_controller(args, started),
         Command::Config(args) => print_config(&args),
-        Command::Bench(command) => bench::run(command),
+        Command::Bench(args) => bench::run(args),
         Command::Scope { client, command } => {
             return cmd::run(client, ClientCommand::Scope(command))
         }

@@ -11,11 +11,15 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytes::Bytes;
-use pravaha_segmentstore::{AppendConditions, SegmentKind, SegmentStore, SegmentStoreConfig};
+use pravaha_segmentstore::{
+    AppendConditions, ContainerHandle, SegmentError, SegmentKind, SegmentStore, SegmentStoreConfig,
+};
+use tokio::sync::{mpsc, Semaphore};
 
 #[derive(clap::Args)]
 pub struct EngineArgs {
@@ -38,22 +42,22 @@ pub struct EngineArgs {
 
 /// What one measurement saw.
 #[derive(Debug, Clone, Copy)]
-struct Figures {
-    appends: u64,
-    elapsed: Duration,
-    bytes: u64,
-    p50: Duration,
-    p99: Duration,
+pub(super) struct Figures {
+    pub appends: u64,
+    pub elapsed: Duration,
+    pub bytes: u64,
+    pub p50: Duration,
+    pub p99: Duration,
     /// Appends per sync (group-commit batch size).
-    appends_per_sync: f64,
+    pub appends_per_sync: f64,
 }
 
 impl Figures {
-    fn appends_per_second(&self) -> f64 {
+    pub fn appends_per_second(&self) -> f64 {
         self.appends as f64 / self.elapsed.as_secs_f64()
     }
 
-    fn megabytes_per_second(&self) -> f64 {
+    pub fn megabytes_per_second(&self) -> f64 {
         self.bytes as f64 / self.elapsed.as_secs_f64() / 1e6
     }
 }
@@ -92,7 +96,7 @@ pub fn run(args: &EngineArgs) -> anyhow::Result<()> {
                 appenders,
                 duration,
             )?;
-            let engine = runtime.block_on(engine(scratch.path(), size, appenders, duration))?;
+            let engine = runtime.block_on(engine(scratch.path(), size, appenders, 1, duration))?;
             report(size, appenders, &engine, &baseline, args.json);
         }
     }
@@ -139,7 +143,7 @@ fn figures_json(figures: &Figures) -> String {
     )
 }
 
-fn format_duration(duration: Duration) -> String {
+pub(super) fn format_duration(duration: Duration) -> String {
     let micros = duration.as_micros();
     if micros >= 10_000 {
         format!("{:.1}ms", duration.as_secs_f64() * 1e3)
@@ -181,10 +185,14 @@ fn baseline(
     })
 }
 
-async fn engine(
+/// The storage engine in `dir`: `appenders` tasks appending `size` bytes each to their own
+/// segment for `duration`, each with up to `depth` appends in flight (1: one append at a time,
+/// each waiting for the previous acknowledgement).
+pub(super) async fn engine(
     dir: &Path,
     size: usize,
     appenders: usize,
+    depth: usize,
     duration: Duration,
 ) -> anyhow::Result<Figures> {
     let mut config = SegmentStoreConfig::new(dir.join("engine"));
@@ -206,18 +214,14 @@ async fn engine(
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(appenders);
     for (name, container) in segments {
-        let payload = payload.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while started.elapsed() < duration {
-                let append_started = Instant::now();
-                container
-                    .append(&name, payload.clone(), AppendConditions::default())
-                    .await?;
-                latencies.push(append_started.elapsed());
-            }
-            anyhow::Ok(latencies)
-        }));
+        let until = started + duration;
+        tasks.push(tokio::spawn(append_until(
+            container,
+            name,
+            payload.clone(),
+            depth.max(1),
+            until,
+        )));
     }
     let mut latencies = Vec::new();
     for task in tasks {
@@ -236,6 +240,44 @@ async fn engine(
         p99,
         appends_per_sync: stats.log_records as f64 / stats.log_frames.max(1) as f64,
     })
+}
+
+/// Appends `payload` to segment `name` until `until` with up to `depth` appends in flight; the
+/// latency of each, from its submission to its acknowledgement.
+async fn append_until(
+    container: ContainerHandle,
+    name: String,
+    payload: Bytes,
+    depth: usize,
+    until: Instant,
+) -> anyhow::Result<Vec<Duration>> {
+    let slots = Arc::new(Semaphore::new(depth));
+    // Appends to one segment are acknowledged in order, so awaiting them in submission order
+    // sees each acknowledgement as it comes.
+    let (pending, mut acknowledgements) = mpsc::unbounded_channel();
+    let collector = tokio::spawn(async move {
+        let mut latencies = Vec::new();
+        while let Some((submitted, outcome, slot)) = acknowledgements.recv().await {
+            let outcome: Result<_, SegmentError> = outcome.await;
+            outcome?;
+            latencies.push(Instant::now() - submitted);
+            drop(slot);
+        }
+        anyhow::Ok(latencies)
+    });
+    while Instant::now() < until {
+        let slot = slots.clone().acquire_owned().await?;
+        let submitted = Instant::now();
+        let outcome = container
+            .submit_append(&name, payload.clone(), AppendConditions::default())
+            .await?;
+        if pending.send((submitted, outcome, slot)).is_err() {
+            // The collector stopped on a failed append: its error says why.
+            break;
+        }
+    }
+    drop(pending);
+    collector.await?
 }
 
 fn percentiles(latencies: &mut [Duration]) -> (Duration, Duration) {
