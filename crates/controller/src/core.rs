@@ -99,6 +99,8 @@ pub(crate) struct Inner {
     pub(crate) config: ControllerConfig,
     /// One lock per stream key, held while a workflow of that stream runs in this process.
     running: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Per stream key, the last watermark read from or written to its mark stream.
+    pub(crate) last_watermarks: crate::watermarks::LastWatermarks,
 }
 
 fn scope_key(scope: &str) -> String {
@@ -141,6 +143,7 @@ impl Controller {
                 client,
                 config,
                 running: Mutex::new(HashMap::new()),
+                last_watermarks: crate::watermarks::LastWatermarks::default(),
             }),
         };
         controller.resume_workflows().await?;
