@@ -23,6 +23,9 @@ use pravaha_client::watermark::{TimeWindow, TimeWindowTracker, Watermark, Waterm
 use pravaha_client::{ControllerClient, EventWriter};
 
 const ROUNDS: i64 = 3;
+
+/// A watermark's lower and upper bounds and its cut (segment id, offset).
+type Summary = (i64, i64, Vec<(i64, i64)>);
 const EVENTS_PER_WRITER_AND_ROUND: usize = 20;
 
 /// A standalone, a factory and a new stream of two fixed segments.
@@ -155,14 +158,14 @@ async fn periodic_watermarks_follow_the_slowest_writer() {
         .watermarks(&stream.scope, &stream.stream)
         .await
         .unwrap();
-    let listed: Vec<(i64, i64, Vec<(i64, i64)>)> = listed
+    let listed: Vec<Summary> = listed
         .iter()
         .map(|m| {
             let cut = m.stream_cut.iter().map(|(s, o)| (*s, *o)).collect();
             (m.lower_time_bound, m.upper_time_bound, cut)
         })
         .collect();
-    let read: Vec<(i64, i64, Vec<(i64, i64)>)> = marks
+    let read: Vec<Summary> = marks
         .iter()
         .map(|m| {
             let cut = m
