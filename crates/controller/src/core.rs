@@ -503,8 +503,22 @@ impl Controller {
         .await
     }
 
-    /// Deletes a sealed stream and its segments; false if it does not exist.
+    /// Deletes a sealed stream and its segments, and with it its watermarks (writer marks and
+    /// mark stream, as Pravega does); false if it does not exist.
     pub async fn delete_stream(&self, scope: &str, stream: &str) -> Result<bool, ControllerError> {
+        let deleted = self.delete_stream_only(scope, stream).await?;
+        if deleted {
+            self.forget_watermarks(scope, stream).await?;
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes a sealed stream and its segments (nothing else); false if it does not exist.
+    pub(crate) async fn delete_stream_only(
+        &self,
+        scope: &str,
+        stream: &str,
+    ) -> Result<bool, ControllerError> {
         let result = self
             .run(scope, stream, |record| {
                 if record.state == StreamState::Sealed {

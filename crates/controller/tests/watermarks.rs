@@ -143,6 +143,25 @@ async fn watermarks_follow_the_slowest_active_writer() {
             (segment_range(1, 0.5, 1.0), 30)
         ]
     );
+
+    // Deleting the stream deletes its watermarks: writer marks and mark stream, so the scope
+    // is empty and a stream created again under the name starts without marks.
+    let config = controller.stream("sc", "st").await.unwrap().config;
+    controller.seal_stream("sc", "st").await.unwrap();
+    assert!(controller.delete_stream("sc", "st").await.unwrap());
+    assert!(matches!(
+        controller.stream("sc", "_MARKst").await,
+        Err(pravaha_controller::ControllerError::StreamNotFound { .. })
+    ));
+    assert!(controller.watermarks("sc", "st").await.unwrap().is_empty());
+    controller.create_stream("sc", "st", config).await.unwrap();
+    assert_eq!(
+        controller.current_watermark("sc", "st").await.unwrap(),
+        None
+    );
+    controller.seal_stream("sc", "st").await.unwrap();
+    assert!(controller.delete_stream("sc", "st").await.unwrap());
+    assert!(controller.delete_scope("sc").await.unwrap());
     cluster.stop().await;
 }
 
@@ -271,5 +290,66 @@ async fn json_watermarks_of_older_versions_are_read_then_replaced() {
         Watermark::decode(&payloads[0]).unwrap().lower_time_bound,
         500
     );
+    cluster.stop().await;
+}
+
+/// A recursive scope deletion meets mark streams its own stream deletions already removed
+/// (`A` sorts before `_MARKA`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recursive_scope_deletion_takes_mark_streams_along() {
+    let cluster = Cluster::start().await;
+    let mut client = cluster.grpc().await;
+    client
+        .create_scope(api::ScopeInfo { scope: "sc".into() })
+        .await
+        .unwrap();
+    let stream = api::StreamInfo {
+        scope: "sc".into(),
+        stream: "A".into(),
+        access_operation: 0,
+    };
+    client
+        .create_stream(api::StreamConfig {
+            stream_info: Some(stream.clone()),
+            scaling_policy: Some(api::ScalingPolicy {
+                min_num_segments: 1,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let noted = client
+        .note_timestamp_from_writer(api::TimestampFromWriter {
+            writer: "w".into(),
+            position: Some(api::StreamCut {
+                stream_info: Some(stream),
+                cut: HashMap::from([(0, 0)]),
+            }),
+            timestamp: 10,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .result;
+    assert_eq!(noted, api::timestamp_response::Status::Success as i32);
+    cluster.controller.run_watermarking().await.unwrap();
+    assert_eq!(
+        cluster
+            .controller
+            .watermarks("sc", "A")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let deleted = client
+        .delete_scope_recursive(api::ScopeInfo { scope: "sc".into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(deleted, api::delete_scope_status::Status::Success as i32);
+    assert!(!cluster.controller.scope_exists("sc").await.unwrap());
     cluster.stop().await;
 }

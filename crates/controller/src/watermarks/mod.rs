@@ -196,6 +196,10 @@ impl LastWatermarks {
         self.0.lock().expect("not poisoned").get(key).cloned()
     }
 
+    fn forget(&self, key: &str) {
+        self.0.lock().expect("not poisoned").remove(key);
+    }
+
     fn put(&self, key: &str, start: i64, mark: Watermark) {
         self.0
             .lock()
@@ -529,6 +533,46 @@ impl Controller {
             .await
             .map_err(ControllerError::SegmentStore)?;
         Ok(())
+    }
+
+    /// Removes a deleted stream's writer marks and seals and deletes its mark stream (gone
+    /// already counts as done). Mark streams have none of their own.
+    pub(crate) async fn forget_watermarks(
+        &self,
+        scope: &str,
+        stream: &str,
+    ) -> Result<(), ControllerError> {
+        if stream.starts_with(format::MARK_STREAM_PREFIX) {
+            return Ok(());
+        }
+        let prefix = format!("mark/{scope}/{stream}/");
+        // The stream is gone, so no new marks are accepted; a round lists what is left.
+        for _ in 0..64 {
+            let (page, _) = self
+                .inner
+                .table
+                .list::<WriterMark>(&prefix, "", 1000)
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            for (key, _) in page {
+                // A mark changed meanwhile is refused here and listed again next round.
+                if let Some(mark) = self.inner.table.get::<WriterMark>(&key).await? {
+                    self.inner.table.remove(&key, mark.version).await?;
+                }
+            }
+        }
+        self.inner
+            .last_watermarks
+            .forget(&format!("{scope}/{stream}"));
+        let marks = mark_stream(stream);
+        match self.seal_stream(scope, &marks).await {
+            Ok(()) => {}
+            Err(ControllerError::StreamNotFound { .. }) => return Ok(()),
+            Err(error) => return Err(error),
+        }
+        self.delete_stream_only(scope, &marks).await.map(drop)
     }
 
     /// One watermarking pass over every stream that has writer marks.
