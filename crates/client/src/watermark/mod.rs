@@ -47,8 +47,8 @@ pub use window::{TimeWindow, TimeWindowTracker};
 
 /// Bytes asked for per read of the mark segment.
 const READ_LEN: usize = 64 << 10;
-/// How often a reader waiting for the mark stream to appear asks the controller again (the
-/// controller creates it with the first watermark).
+/// How often a reader waiting for the mark stream to appear asks the controller again (a
+/// stream created by an older Pravaha gets it with its first watermark).
 const ABSENT_POLL: Duration = Duration::from_millis(100);
 
 /// One watermark of a stream.
@@ -170,9 +170,9 @@ struct Source {
 /// Reads a stream's watermarks from its mark stream `_MARK<stream>`, in the order written.
 ///
 /// [`try_next`](Self::try_next) answers what is already written; [`next_timeout`](Self::next_timeout)
-/// waits for the next watermark up to a time-out. Until the mark stream exists (the controller
-/// creates it with the stream's first watermark) there is nothing to read; waiting asks the
-/// controller again every 100 ms.
+/// waits for the next watermark up to a time-out. Until the mark stream exists (controllers
+/// create it with the stream; an older Pravaha with the first watermark) there is nothing to
+/// read; waiting asks the controller again every 100 ms.
 ///
 /// ```no_run
 /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
