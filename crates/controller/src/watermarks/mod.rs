@@ -12,10 +12,14 @@
 //! one's (Pravega's rule), and appended idempotently besides (the writer id is derived from the
 //! stream, the event number is the lower bound), so two controllers never write one twice.
 //!
-//! Older Pravaha versions wrote JSON watermarks (mark format 1). They are still read (by
-//! [`Controller::watermarks`] and as the previous watermark); the first watermark written after
-//! an upgrade truncates the mark segment past them, so readers that start at the segment's
-//! start offset, as Pravega's do, meet only Pravega's format.
+//! Every user stream gets its mark stream when it is created (Pravega's Java readers refuse to
+//! start without one) and loses it, with its writer marks, when it is deleted.
+//!
+//! Older Pravaha versions wrote JSON watermarks (mark format 1) and created mark streams with
+//! the first watermark. Their watermarks are still read (by [`Controller::watermarks`] and as
+//! the previous watermark); the first watermark written after an upgrade truncates the mark
+//! segment past them, so readers that start at the segment's start offset, as Pravega's do,
+//! meet only Pravega's format.
 
 mod cut;
 mod stored;
