@@ -37,7 +37,13 @@ def test_scope_and_stream_are_created_and_listed(manager, scope):
     assert manager.create_stream_with_policy(scope, "withpolicy", policy, tags=["a", "b"]) is True
     assert sorted(manager.get_stream_tags(scope, "withpolicy")) == ["a", "b"]
     assert scope in manager.list_scope()
-    assert sorted(manager.list_stream(scope)) == ["events", "withpolicy"]
+    # Each stream comes with its mark stream (watermarks), listed as Pravega lists it.
+    assert sorted(manager.list_stream(scope)) == [
+        "_MARKevents",
+        "_MARKwithpolicy",
+        "events",
+        "withpolicy",
+    ]
 
 
 def test_reader_group_of_two_readers_reads_every_key_in_order(manager, scope):

@@ -11,7 +11,8 @@
 //! - [`event`]: event writers (routing keys, successors, exactly-once) and transactions;
 //! - [`sync`] and [`group`]: table-segment state in the official Rust client's format, and reader
 //!   groups and readers on it (readers of both clients can share one group);
-//! - [`byte`]: byte streams; [`table`]: Key-Value Tables.
+//! - [`byte`]: byte streams; [`table`]: Key-Value Tables;
+//! - [`watermark`]: a stream's watermarks and a reader group's time window.
 //!
 //! Writing events to a new stream (reading them back takes a [`ReaderGroup`] and its
 //! [`EventReader`]s; see `examples/consumer_group.rs`):
@@ -48,6 +49,7 @@ pub mod locator;
 pub mod segment;
 pub mod sync;
 pub mod table;
+pub mod watermark;
 
 pub use admin::StreamManager;
 pub use byte::{ByteReader, ByteStreamError, ByteWriter};
@@ -59,3 +61,4 @@ pub use event::{
 pub use group::{Checkpoint, EventReader, ReadItem, ReaderGroup, ReaderGroupConfig};
 pub use sync::Synchronizer;
 pub use table::{KeyValueTable, TableError};
+pub use watermark::{TimeWindow, TimeWindowTracker, Watermark, WatermarkError, WatermarkReader};

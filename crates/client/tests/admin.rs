@@ -437,7 +437,8 @@ async fn sealed_streams_refuse_changes_and_only_they_are_deleted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listings_are_complete_across_pages() {
     let standalone = Standalone::start().await;
-    // A second controller over the same metadata that pages by 7, so 25 streams take 4 pages.
+    // A second controller over the same metadata that pages by 7, so 25 streams and their 25
+    // mark streams take 8 pages.
     let stores = SegmentStores::new(
         standalone.store.container_count(),
         vec![SegmentStoreNode::all_containers(
@@ -463,6 +464,7 @@ async fn listings_are_complete_across_pages() {
                 .create_stream(&stream, &StreamConfiguration::default())
                 .await
                 .unwrap();
+            expected.insert(ScopedStream::new("many", format!("_MARKstream-{i:02}")));
             expected.insert(stream);
         }
         for scope in 0..10 {
@@ -474,7 +476,7 @@ async fn listings_are_complete_across_pages() {
 
         for client in [manager.controller(), &paged] {
             let listed = client.list_streams("many").await.unwrap();
-            assert_eq!(listed.len(), 25, "no duplicates");
+            assert_eq!(listed.len(), 50, "no duplicates");
             assert_eq!(listed.into_iter().collect::<BTreeSet<_>>(), expected);
             let scopes = client.list_scopes().await.unwrap();
             assert_eq!(scopes.len(), 11, "{scopes:?}");
@@ -491,7 +493,7 @@ async fn listings_are_complete_across_pages() {
             }
             token = page.next;
         }
-        assert_eq!(sizes, [7, 7, 7, 4, 0]);
+        assert_eq!(sizes, [7, 7, 7, 7, 7, 7, 7, 1, 0]);
     })
     .await;
     paging_server.shutdown().await;

@@ -99,6 +99,8 @@ pub(crate) struct Inner {
     pub(crate) config: ControllerConfig,
     /// One lock per stream key, held while a workflow of that stream runs in this process.
     running: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Per stream key, the last watermark read from or written to its mark stream.
+    pub(crate) last_watermarks: crate::watermarks::LastWatermarks,
 }
 
 fn scope_key(scope: &str) -> String {
@@ -141,6 +143,7 @@ impl Controller {
                 client,
                 config,
                 running: Mutex::new(HashMap::new()),
+                last_watermarks: crate::watermarks::LastWatermarks::default(),
             }),
         };
         controller.resume_workflows().await?;
@@ -278,7 +281,8 @@ impl Controller {
         }
     }
 
-    /// Creates a stream and its first segments; false if it exists.
+    /// Creates a stream and its first segments (and, for a user stream, its mark stream);
+    /// false if it exists.
     pub async fn create_stream(
         &self,
         scope: &str,
@@ -293,20 +297,43 @@ impl Controller {
             .validate()
             .map_err(ControllerError::InvalidArgument)?;
         self.require_scope(scope).await?;
+        let created = self.create_stream_in(scope, stream, config, true).await?;
+        // Pravega creates a user stream's mark stream with it, and its Java readers refuse to
+        // start on a stream without one. Internal streams (`_RG`, `_MARK`) get none.
+        if !stream.starts_with(pravaha_types::INTERNAL_NAME_PREFIX) {
+            self.ensure_mark_stream(scope, stream).await?;
+        }
+        Ok(created)
+    }
+
+    /// Writes the stream's record and drives its creation; false if it existed. With
+    /// `check_scope`, a scope deleted meanwhile undoes the record (see `delete_scope`); without,
+    /// the caller holds a stream of the scope already, which keeps the scope from being deleted.
+    pub(crate) async fn create_stream_in(
+        &self,
+        scope: &str,
+        stream: &str,
+        config: StreamConfig,
+        check_scope: bool,
+    ) -> Result<bool, ControllerError> {
+        validate_stream_name(stream, true)
+            .map_err(|e| ControllerError::InvalidName(e.to_string()))?;
+        config
+            .validate()
+            .map_err(ControllerError::InvalidArgument)?;
         let key = stream_key(scope, stream);
         let record = StreamRecord::new(scope, stream, config, now_ms());
         let created = self.inner.table.create(&key, &record).await?;
         if let Some(version) = created {
             // The scope may have been deleted since it was checked (see `delete_scope`).
-            if !self.scope_exists(scope).await? {
+            if check_scope && !self.scope_exists(scope).await? {
                 self.inner.table.remove(&key, version).await?;
                 return Err(ControllerError::ScopeNotFound(scope.to_owned()));
             }
         }
-        let created = created.is_some();
         // A stream still being created (here or by a controller that stopped) is finished first.
         self.drive(&key).await?;
-        Ok(created)
+        Ok(created.is_some())
     }
 
     pub async fn stream(&self, scope: &str, stream: &str) -> Result<StreamRecord, ControllerError> {
@@ -500,8 +527,22 @@ impl Controller {
         .await
     }
 
-    /// Deletes a sealed stream and its segments; false if it does not exist.
+    /// Deletes a sealed stream and its segments, and with it its watermarks (writer marks and
+    /// mark stream, as Pravega does); false if it does not exist.
     pub async fn delete_stream(&self, scope: &str, stream: &str) -> Result<bool, ControllerError> {
+        let deleted = self.delete_stream_only(scope, stream).await?;
+        if deleted {
+            self.forget_watermarks(scope, stream).await?;
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes a sealed stream and its segments (nothing else); false if it does not exist.
+    pub(crate) async fn delete_stream_only(
+        &self,
+        scope: &str,
+        stream: &str,
+    ) -> Result<bool, ControllerError> {
         let result = self
             .run(scope, stream, |record| {
                 if record.state == StreamState::Sealed {

@@ -398,10 +398,12 @@ impl ControllerService for GrpcService {
                 break;
             }
             for record in streams {
-                self.controller
-                    .seal_stream(&scope, &record.name)
-                    .await
-                    .map_err(status)?;
+                // A mark stream listed in this page may be gone already: deleting its stream
+                // deletes it too.
+                match self.controller.seal_stream(&scope, &record.name).await {
+                    Ok(()) | Err(ControllerError::StreamNotFound { .. }) => {}
+                    Err(error) => return Err(status(error)),
+                }
                 self.controller
                     .delete_stream(&scope, &record.name)
                     .await

@@ -352,7 +352,20 @@ async fn streams_are_created_configured_listed_sealed_and_deleted() {
         names.extend(page.streams.into_iter().map(|s| s.stream));
         token = page.continuation_token.unwrap().token;
     }
-    assert_eq!(names, vec!["a1", "a2", "a3", "orders"]);
+    // Each stream comes with its mark stream, listed like any stream (as Pravega lists them).
+    assert_eq!(
+        names,
+        vec![
+            "_MARKa1",
+            "_MARKa2",
+            "_MARKa3",
+            "_MARKorders",
+            "a1",
+            "a2",
+            "a3",
+            "orders"
+        ]
+    );
     let tagged = client
         .list_streams_in_scope_for_tag(api::StreamsInScopeWithTagRequest {
             scope: Some(api::ScopeInfo { scope: "sc".into() }),

@@ -8,6 +8,7 @@ pub mod attributes;
 mod names;
 mod routing;
 mod streams;
+pub mod watermark;
 
 pub use names::{
     container_for_segment, primary_segment_name, routing_name, NameError, SegmentName,

@@ -228,9 +228,17 @@ async fn stream_lists_follow_the_filters_across_pages() {
             }
         };
         assert_eq!(list("").await, set(&["a", "b", "c", "d"]));
+        // User streams come with their mark streams, which are internal.
         assert_eq!(
             list("?filter_type=showInternalStreams").await,
-            set(&["_internal", "_other"])
+            set(&[
+                "_MARKa",
+                "_MARKb",
+                "_MARKc",
+                "_MARKd",
+                "_internal",
+                "_other"
+            ])
         );
         assert_eq!(
             list("?filter_type=tag&filter_value=blue").await,
