@@ -13,7 +13,7 @@ use pravaha_controller::{
 use pravaha_segment_server::SegmentServer;
 
 use crate::config::{parse_store_spec, Config, Flags, SegmentStoreEntry};
-use crate::segmentstore::{open_store, print_ready, server_config, shutdown_signal};
+use crate::segmentstore::{open_store, print_ready, server_config, ShutdownSignal};
 use crate::CommonArgs;
 
 /// Flags override environment variables, which override the config file (see
@@ -100,8 +100,9 @@ pub fn run_controller(args: ControllerArgs, started: Instant) -> anyhow::Result<
             .await
             .with_context(|| format!("reaching the segment stores {}", store_list(&config)))?;
         let services = Services::start(&config, controller).await?;
+        let shutdown = ShutdownSignal::install()?;
         print_ready(started);
-        shutdown_signal().await?;
+        shutdown.wait().await;
         eprintln!("shutting down");
         services.shutdown().await;
         anyhow::Ok(())
@@ -132,8 +133,9 @@ pub fn run_standalone(args: StandaloneArgs, started: Instant) -> anyhow::Result<
             SegmentStores::new(config.containers, vec![node]).map_err(anyhow::Error::msg)?;
         let controller = Controller::start(controller_config(&config, stores)).await?;
         let services = Services::start(&config, controller).await?;
+        let shutdown = ShutdownSignal::install()?;
         print_ready(started);
-        shutdown_signal().await?;
+        shutdown.wait().await;
         eprintln!("shutting down");
         services.shutdown().await;
         segment_server.shutdown().await;

@@ -9,6 +9,7 @@ use anyhow::Context;
 use pravaha_segment_server::{SegmentServer, ServerConfig, TokenVerifier};
 use pravaha_segmentstore::{SegmentStore, SegmentStoreConfig};
 use pravaha_storage::chunk::ChunkStoreConfig;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::config::{Config, Flags};
 use crate::CommonArgs;
@@ -68,8 +69,9 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
     let data_dir = config.data_dir.display();
     tracing::info!(address = %server.local_addr(), %data_dir, "segment store ready");
     eprintln!("segment store on {}", server.local_addr());
+    let shutdown = ShutdownSignal::install()?;
     print_ready(started);
-    shutdown_signal().await?;
+    shutdown.wait().await;
     eprintln!("shutting down");
     server.shutdown().await;
     // Everything accepted is made durable before the containers stop.
@@ -119,11 +121,27 @@ pub(crate) fn print_ready(started: Instant) {
     eprintln!("ready in {} ms", started.elapsed().as_millis());
 }
 
-pub(crate) async fn shutdown_signal() -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result?,
-        _ = terminate.recv() => {}
+/// Ctrl-C (SIGINT) and SIGTERM, listened for from creation on. Installed before "ready" is
+/// printed: a signal sent as soon as a server says it is ready (a supervisor, a test) must
+/// find the handler, not the default action that kills the process without a clean stop.
+pub(crate) struct ShutdownSignal {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl ShutdownSignal {
+    pub(crate) fn install() -> anyhow::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
     }
-    Ok(())
+
+    /// Waits for either signal.
+    pub(crate) async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
 }

@@ -148,19 +148,44 @@ impl Controller {
         };
         controller.resume_workflows().await?;
         controller.resume_group_and_table_workflows();
-        crate::txn::start_sweeper(
-            Arc::downgrade(&controller.inner),
-            controller.inner.config.transaction_sweep_interval,
+        let config = &controller.inner.config;
+        controller.every(
+            config.transaction_sweep_interval,
+            "transaction sweep",
+            |c| async move { c.sweep_transactions().await },
         );
-        crate::retention::start_retention(
-            Arc::downgrade(&controller.inner),
-            controller.inner.config.retention_interval,
+        controller.every(
+            config.retention_interval,
+            "retention pass",
+            |c| async move { c.run_retention().await },
         );
-        crate::watermarks::start_watermarking(
-            Arc::downgrade(&controller.inner),
-            controller.inner.config.watermark_interval,
+        controller.every(
+            config.watermark_interval,
+            "watermarking pass",
+            |c| async move { c.run_watermarking().await },
         );
         Ok(controller)
+    }
+
+    /// Runs `pass` every `interval` while the controller exists (the task holds only a weak
+    /// reference); a failed pass is logged and the next one tries again.
+    fn every<F, Fut>(&self, interval: Duration, what: &'static str, pass: F)
+    where
+        F: Fn(Controller) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), ControllerError>> + Send,
+    {
+        let inner = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let Some(inner) = inner.upgrade() else {
+                    return;
+                };
+                if let Err(error) = pass(Controller { inner }).await {
+                    tracing::warn!(%error, "{what} failed; retrying later");
+                }
+            }
+        });
     }
 
     pub fn config(&self) -> &ControllerConfig {

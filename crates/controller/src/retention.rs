@@ -13,13 +13,11 @@
 //!   consumption-based retention). Without subscribers, time/size rules apply alone.
 
 use std::collections::BTreeMap;
-use std::sync::Weak;
-use std::time::Duration;
 
 use pravaha_types::qualified_segment_name;
 use serde::{Deserialize, Serialize};
 
-use crate::core::{now_ms, Controller, Inner};
+use crate::core::{now_ms, Controller};
 use crate::error::ControllerError;
 use crate::metadata::Versioned;
 use crate::model::{RetentionPolicy, RetentionType, StreamRecord};
@@ -271,22 +269,6 @@ impl Controller {
         }
         Ok((cut, StreamData { segments }))
     }
-}
-
-/// Runs retention every `interval` while the controller exists.
-pub(crate) fn start_retention(inner: Weak<Inner>, interval: Duration) {
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(interval).await;
-            let Some(inner) = inner.upgrade() else {
-                return;
-            };
-            let controller = Controller { inner };
-            if let Err(error) = controller.run_retention().await {
-                tracing::warn!(%error, "retention pass failed; retrying later");
-            }
-        }
-    });
 }
 
 #[cfg(test)]

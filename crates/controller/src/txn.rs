@@ -12,14 +12,11 @@
 //! - A background sweeper aborts transactions whose lease ran out, finishes aborts and commits
 //!   a crash interrupted, and forgets finished transactions after a while.
 
-use std::sync::Weak;
-use std::time::Duration;
-
 use pravaha_segment_client::ClientError;
 use pravaha_types::{qualified_segment_name, transaction_segment_name};
 use serde::{Deserialize, Serialize};
 
-use crate::core::{now_ms, policy_of, stream_key, Controller, Inner};
+use crate::core::{now_ms, policy_of, stream_key, Controller};
 use crate::error::ControllerError;
 use crate::metadata::Versioned;
 use crate::model::{RollingCommit, SegmentRange, StreamRecord, StreamState, Workflow};
@@ -594,20 +591,4 @@ fn commit_sequence() -> u64 {
             Err(actual) => last = actual,
         }
     }
-}
-
-/// Runs the sweeper every `interval` while the controller exists.
-pub(crate) fn start_sweeper(inner: Weak<Inner>, interval: Duration) {
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(interval).await;
-            let Some(inner) = inner.upgrade() else {
-                return;
-            };
-            let controller = Controller { inner };
-            if let Err(error) = controller.sweep_transactions().await {
-                tracing::warn!(%error, "transaction sweep failed; retrying later");
-            }
-        }
-    });
 }

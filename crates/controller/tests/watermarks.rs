@@ -29,8 +29,11 @@ fn mark(writer: &str, timestamp: i64, cut: &[(i64, i64)]) -> api::TimestampFromW
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watermarks_follow_the_slowest_active_writer() {
+/// A cluster with stream `sc/s` of two segments, and a gRPC client of its controller.
+async fn cluster_with_stream() -> (
+    Cluster,
+    pravaha_controller_api::ControllerServiceClient<tonic::transport::Channel>,
+) {
     let cluster = Cluster::start().await;
     let mut client = cluster.grpc().await;
     client
@@ -48,6 +51,12 @@ async fn watermarks_follow_the_slowest_active_writer() {
         })
         .await
         .unwrap();
+    (cluster, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watermarks_follow_the_slowest_active_writer() {
+    let (cluster, mut client) = cluster_with_stream().await;
     use api::timestamp_response::Status;
     let note = |client: &mut pravaha_controller_api::ControllerServiceClient<_>, m| {
         let mut client = client.clone();
@@ -197,23 +206,7 @@ async fn mark_payloads(cluster: &Cluster) -> Vec<Bytes> {
 /// watermark written after the upgrade truncates it past the JSON.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_watermarks_of_older_versions_are_read_then_replaced() {
-    let cluster = Cluster::start().await;
-    let mut client = cluster.grpc().await;
-    client
-        .create_scope(api::ScopeInfo { scope: "sc".into() })
-        .await
-        .unwrap();
-    client
-        .create_stream(api::StreamConfig {
-            stream_info: Some(info()),
-            scaling_policy: Some(api::ScalingPolicy {
-                min_num_segments: 2,
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let (cluster, client) = cluster_with_stream().await;
     let controller = &cluster.controller;
     controller
         .create_stream(

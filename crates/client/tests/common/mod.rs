@@ -27,6 +27,11 @@ pub struct Standalone {
 
 impl Standalone {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Like [`Self::start`], with the controller's configuration changed by `configure`.
+    pub async fn start_with(configure: impl FnOnce(&mut ControllerConfig)) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let store = SegmentStore::open(SegmentStoreConfig::new(dir.path()))
             .await
@@ -44,9 +49,9 @@ impl Standalone {
             )],
         )
         .expect("segment store directory");
-        let controller = Controller::start(ControllerConfig::new(stores))
-            .await
-            .expect("controller");
+        let mut config = ControllerConfig::new(stores);
+        configure(&mut config);
+        let controller = Controller::start(config).await.expect("controller");
         let listen = ListenConfig {
             grpc: "127.0.0.1:0".parse().unwrap(),
             rest: "127.0.0.1:0".parse().unwrap(),
@@ -91,38 +96,5 @@ impl Standalone {
 /// `watermark_interval` (the watermark tests shorten it, or lengthen it to drive passes
 /// themselves).
 pub async fn standalone_with_watermark_interval(watermark_interval: Duration) -> Standalone {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let store = SegmentStore::open(SegmentStoreConfig::new(dir.path()))
-        .await
-        .expect("open the segment store");
-    let segment_server = SegmentServer::start(
-        ServerConfig::new("127.0.0.1:0".parse().unwrap()),
-        store.clone(),
-    )
-    .await
-    .expect("segment server");
-    let stores = SegmentStores::new(
-        store.container_count(),
-        vec![SegmentStoreNode::all_containers(
-            segment_server.local_addr(),
-        )],
-    )
-    .expect("segment store directory");
-    let mut config = ControllerConfig::new(stores);
-    config.watermark_interval = watermark_interval;
-    let controller = Controller::start(config).await.expect("controller");
-    let listen = ListenConfig {
-        grpc: "127.0.0.1:0".parse().unwrap(),
-        rest: "127.0.0.1:0".parse().unwrap(),
-    };
-    let server = ControllerServer::start(controller.clone(), &listen)
-        .await
-        .expect("controller listeners");
-    Standalone {
-        store,
-        segment_server: Some(segment_server),
-        controller,
-        server: Some(server),
-        _dir: dir,
-    }
+    Standalone::start_with(|config| config.watermark_interval = watermark_interval).await
 }

@@ -25,14 +25,13 @@ mod cut;
 mod stored;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, Weak};
-use std::time::Duration;
+use std::sync::Mutex;
 
 use pravaha_segment_client::frame_event;
 use pravaha_types::watermark as format;
 use serde::{Deserialize, Serialize};
 
-use crate::core::{now_ms, Controller, Inner};
+use crate::core::{now_ms, Controller};
 use crate::error::ControllerError;
 use crate::model::{ScalingPolicy, StreamConfig, StreamRecord};
 
@@ -428,20 +427,4 @@ impl Controller {
         }
         Ok(())
     }
-}
-
-/// Runs watermarking every `interval` while the controller exists.
-pub(crate) fn start_watermarking(inner: Weak<Inner>, interval: Duration) {
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(interval).await;
-            let Some(inner) = inner.upgrade() else {
-                return;
-            };
-            let controller = Controller { inner };
-            if let Err(error) = controller.run_watermarking().await {
-                tracing::warn!(%error, "watermarking pass failed; retrying later");
-            }
-        }
-    });
 }
