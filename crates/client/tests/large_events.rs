@@ -16,9 +16,14 @@ use pravaha_client::event::{EventWriterError, MAX_LARGE_EVENT_PAYLOAD};
 use pravaha_client::segment::{ReaderConfig, SegmentReader};
 
 use common::segments::locator;
-use events_common::{bounded, stream_with};
+use common::Standalone;
+use events_common::{bounded, stream_on, stream_with};
 
 const CHUNK: usize = 1 << 20;
+
+/// The tests of this file run one at a time: the 1 GiB test measures the process's peak
+/// resident memory, to which tests running beside it in the same process would add theirs.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Deterministic pseudo-random bytes (xorshift64), one chunk at a time.
 struct Bytes64 {
@@ -43,6 +48,12 @@ impl Bytes64 {
         }
         out.freeze()
     }
+}
+
+/// Starts the process's peak resident memory (VmHWM) again from its current resident memory,
+/// so that what earlier tests of the process held is not counted.
+fn reset_peak_rss() {
+    std::fs::write("/proc/self/clear_refs", "5").expect("reset the peak resident memory");
 }
 
 /// The process's peak resident memory, in bytes (VmHWM).
@@ -136,7 +147,17 @@ fn small(payload: &'static [u8]) -> Seen {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_one_gib_event_streamed_in_chunks_is_read_back_whole_in_bounded_memory() {
-    let (standalone, factory, stream) = stream_with(1, "large").await;
+    let _alone = ONE_AT_A_TIME.lock().await;
+    reset_peak_rss();
+    // The segment store runs in this process too: its read cache is kept to 64 MiB (its
+    // default is 256 MiB per container) so that the peak measures the client's memory, not
+    // the server's cache.
+    let standalone = Standalone::start_configured(
+        |store| store.container.cache_budget_bytes = 64 << 20,
+        |_| {},
+    )
+    .await;
+    let (standalone, factory, stream) = stream_on(standalone, 1, "large").await;
     let address = standalone.segment_store_addr();
     let segment = factory
         .controller()
@@ -253,6 +274,7 @@ async fn a_one_gib_event_streamed_in_chunks_is_read_back_whole_in_bounded_memory
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_large_event_whose_segment_is_sealed_meanwhile_lands_whole_in_the_successor() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let (standalone, factory, stream) = stream_with(1, "sealed-meanwhile").await;
     let address = standalone.segment_store_addr();
     let controller = factory.controller().clone();
@@ -335,6 +357,7 @@ async fn a_large_event_whose_segment_is_sealed_meanwhile_lands_whole_in_the_succ
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chunks_that_miss_the_size_write_nothing_and_oversized_events_are_refused() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let (standalone, factory, stream) = stream_with(1, "mismatch").await;
     let address = standalone.segment_store_addr();
     let segment = factory

@@ -32,8 +32,19 @@ impl Standalone {
 
     /// Like [`Self::start`], with the controller's configuration changed by `configure`.
     pub async fn start_with(configure: impl FnOnce(&mut ControllerConfig)) -> Self {
+        Self::start_configured(|_| {}, configure).await
+    }
+
+    /// Like [`Self::start`], with the segment store's and the controller's configurations
+    /// changed by `store` and `controller`.
+    pub async fn start_configured(
+        store: impl FnOnce(&mut SegmentStoreConfig),
+        configure: impl FnOnce(&mut ControllerConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let store = SegmentStore::open(SegmentStoreConfig::new(dir.path()))
+        let mut store_config = SegmentStoreConfig::new(dir.path());
+        store(&mut store_config);
+        let store = SegmentStore::open(store_config)
             .await
             .expect("open the segment store");
         let segment_server = SegmentServer::start(

@@ -50,7 +50,15 @@ pub fn writer_config(budget: usize) -> WriterConfig {
 
 /// A standalone, a factory for it, and a new stream of `segments` fixed segments.
 pub async fn stream_with(segments: u32, name: &str) -> (Standalone, ClientFactory, ScopedStream) {
-    let standalone = Standalone::start().await;
+    stream_on(Standalone::start().await, segments, name).await
+}
+
+/// Like [`stream_with`], on `standalone`.
+pub async fn stream_on(
+    standalone: Standalone,
+    segments: u32,
+    name: &str,
+) -> (Standalone, ClientFactory, ScopedStream) {
     let factory = ClientFactory::new(config(&standalone.controller_uri())).expect("a factory");
     let stream = ScopedStream::new("events", name);
     let controller = factory.controller();
