@@ -11,12 +11,14 @@ use tokio::task::JoinHandle;
 use super::state::{self, Positions};
 use super::tasks::{fetch, heartbeat, Fetched};
 use super::{GroupError, ReaderGroup};
-use crate::controller::types::ScopedSegment;
+use crate::controller::types::{ScopedSegment, ScopedStream};
 use crate::segment::{EventParser, ReaderError, SegmentReader};
+use crate::watermark::TimeWindowTracker;
 use steps::Step;
 
 mod checkpoints;
 mod steps;
+mod time_window;
 mod types;
 
 pub use types::{EventRead, ReadItem, ReaderSettings};
@@ -79,6 +81,8 @@ pub struct EventReader {
     /// The change of the group's state in flight, if a call was cancelled while it ran; the
     /// next call settles it first (see `steps`).
     pending: Option<JoinHandle<Result<Step, GroupError>>>,
+    /// The watermarks followed per stream by [`Self::current_time_window`].
+    time_windows: BTreeMap<ScopedStream, TimeWindowTracker>,
 }
 
 impl std::fmt::Debug for Owned {
@@ -118,6 +122,7 @@ impl EventReader {
             announcements: VecDeque::new(),
             announced: BTreeSet::new(),
             pending: None,
+            time_windows: BTreeMap::new(),
         }
     }
 
