@@ -16,7 +16,7 @@ use pravaha_client::controller::types::{
     KeyRange, ScopedStream, SegmentId, StreamConfiguration, StreamCut,
 };
 use pravaha_client::event::ClientFactory;
-use pravaha_client::group::{Positions, ReaderGroup, ReaderGroupConfig};
+use pravaha_client::group::{GroupError, Positions, ReaderGroup, ReaderGroupConfig};
 use pravaha_client::locator::ControllerLocator;
 use pravaha_client::segment::{ReaderConfig, SegmentReader};
 use pravaha_client::watermark::{TimeWindow, TimeWindowTracker, Watermark, WatermarkReader};
@@ -297,4 +297,119 @@ fn positions(stream: &ScopedStream, first: &StreamCut, second: &StreamCut) -> Po
         (stream.segment(zero), first.positions[&zero]),
         (stream.segment(one), second.positions[&one]),
     ])
+}
+
+/// The window a two-segment position lies in, from the watermarks' cuts alone: past a
+/// watermark when no segment is behind its cut, behind it when some segment is behind and
+/// none past. The upper bound is the first watermark wholly ahead's, else the last one not
+/// passed's.
+fn expected_window(marks: &[Watermark], at: &BTreeMap<SegmentId, i64>) -> TimeWindow {
+    let mut window = TimeWindow::default();
+    for mark in marks {
+        let (mut behind, mut past) = (false, false);
+        for (segment, cut) in &mark.stream_cut.positions {
+            let offset = at.get(segment).copied().unwrap_or(0);
+            behind |= offset < *cut;
+            past |= offset > *cut;
+        }
+        if !behind {
+            window.lower = Some(mark.lower_time_bound);
+            continue;
+        }
+        window.upper = Some(mark.upper_time_bound);
+        if !past {
+            break;
+        }
+    }
+    window
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reader_answers_the_time_window_of_its_groups_position() {
+    let (standalone, factory, stream) = setup(Duration::from_secs(3600), "reader-window").await;
+    let controller = factory.controller().clone();
+    let fast = bounded(factory.create_event_writer(stream.clone()))
+        .await
+        .unwrap();
+    let slow = bounded(factory.create_event_writer(stream.clone()))
+        .await
+        .unwrap();
+    for round in 1..=ROUNDS {
+        write_and_note(&fast, round, round * 1000).await;
+        write_and_note(&slow, round, round * 1000 + 500).await;
+        standalone.controller.run_watermarking().await.unwrap();
+    }
+    let mut marks = Vec::new();
+    let mut mark_reader = WatermarkReader::new(controller.clone(), stream.clone());
+    while let Some(mark) = bounded(mark_reader.try_next()).await.unwrap() {
+        marks.push(mark);
+    }
+    assert_eq!(marks.len(), ROUNDS as usize);
+
+    let group_config = ReaderGroupConfig::new().stream(stream.clone());
+    let group = bounded(ReaderGroup::create(
+        &controller,
+        "marks",
+        "reader-window-group",
+        group_config,
+    ))
+    .await
+    .unwrap();
+    let mut reader = bounded(group.create_reader("reader")).await.unwrap();
+    // Before reading: the group is at the head, before every watermark.
+    let at_head = bounded(reader.current_time_window(&stream)).await.unwrap();
+    assert_eq!(
+        at_head,
+        TimeWindow {
+            lower: None,
+            upper: Some(1500)
+        }
+    );
+    // After each event, the window of the positions after it (both segments are this
+    // reader's), as the watermarks' cuts say; windows only move forward.
+    let total = ROUNDS as usize * 2 * EVENTS_PER_WRITER_AND_ROUND;
+    let mut windows = vec![at_head];
+    for _ in 0..total {
+        bounded(reader.next_event())
+            .await
+            .unwrap()
+            .expect("an event");
+        let at: BTreeMap<SegmentId, i64> = reader
+            .positions()
+            .iter()
+            .map(|(segment, offset)| (segment.id, *offset))
+            .collect();
+        let window = bounded(reader.current_time_window(&stream)).await.unwrap();
+        assert_eq!(window, expected_window(&marks, &at), "at {at:?}");
+        windows.push(window);
+    }
+    assert!(windows
+        .windows(2)
+        .all(|pair| pair[0].lower <= pair[1].lower));
+    let lowers: BTreeSet<Option<i64>> = windows.iter().map(|window| window.lower).collect();
+    assert_eq!(
+        lowers,
+        BTreeSet::from([None, Some(1000), Some(2000), Some(3000)]),
+        "every watermark was passed on the way"
+    );
+    let last = windows.last().unwrap();
+    assert_eq!(
+        *last,
+        TimeWindow {
+            lower: Some(3000),
+            upper: None
+        }
+    );
+    assert!(last.is_near_head_of_stream());
+    // A stream the group does not read has no window.
+    let other = ScopedStream::new("marks", "unread");
+    let refused = bounded(reader.current_time_window(&other)).await;
+    assert!(
+        matches!(&refused, Err(GroupError::StreamNotRead { stream, .. }) if *stream == other),
+        "{refused:?}"
+    );
+
+    reader.close().await.unwrap();
+    bounded(fast.close()).await.unwrap();
+    bounded(slow.close()).await.unwrap();
 }

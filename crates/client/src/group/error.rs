@@ -1,8 +1,10 @@
 //! [`GroupError`]: why a reader-group operation failed.
 
+use crate::controller::types::ScopedStream;
 use crate::controller::ControllerError;
 use crate::segment::{ParseError, ReaderError};
 use crate::sync::SyncError;
+use crate::watermark::WatermarkError;
 
 /// Why a reader-group operation failed.
 ///
@@ -57,4 +59,10 @@ pub enum GroupError {
     /// A retention operation on a group that is not a subscriber of its streams.
     #[error("reader group {0} has no retention subscription (retention mode none)")]
     NotSubscribed(String),
+    /// The group does not read this stream.
+    #[error("reader group {group} does not read stream {stream}")]
+    StreamNotRead { group: String, stream: ScopedStream },
+    /// A stream's watermarks could not be read.
+    #[error(transparent)]
+    Watermark(#[from] WatermarkError),
 }

@@ -11,11 +11,14 @@ use tokio::task::JoinHandle;
 use super::state::{self, Positions};
 use super::tasks::{fetch, heartbeat, Fetched};
 use super::{GroupError, ReaderGroup};
-use crate::controller::types::ScopedSegment;
+use crate::controller::types::{ScopedSegment, ScopedStream};
 use crate::segment::{EventParser, ReaderError, SegmentReader};
-use crate::sync::SyncError;
+use crate::watermark::TimeWindowTracker;
+use steps::Step;
 
 mod checkpoints;
+mod steps;
+mod time_window;
 mod types;
 
 pub use types::{EventRead, ReadItem, ReaderSettings};
@@ -75,6 +78,11 @@ pub struct EventReader {
     announcements: VecDeque<String>,
     /// Checkpoints taken part in whose announcement was queued (those the state still keeps).
     announced: BTreeSet<String>,
+    /// The change of the group's state in flight, if a call was cancelled while it ran; the
+    /// next call settles it first (see `steps`).
+    pending: Option<JoinHandle<Result<Step, GroupError>>>,
+    /// The watermarks followed per stream by [`Self::current_time_window`].
+    time_windows: BTreeMap<ScopedStream, TimeWindowTracker>,
 }
 
 impl std::fmt::Debug for Owned {
@@ -113,6 +121,8 @@ impl EventReader {
             last_checkpoint: (0, Instant::now()),
             announcements: VecDeque::new(),
             announced: BTreeSet::new(),
+            pending: None,
+            time_windows: BTreeMap::new(),
         }
     }
 
@@ -149,8 +159,18 @@ impl EventReader {
     /// not announced (see [`Self::read_next`]).
     ///
     /// Events of one segment come in order; successors of a segment are read only after all
-    /// their predecessors. Cancelling the call loses nothing: events are handed out only when
-    /// this returns.
+    /// their predecessors.
+    ///
+    /// **Cancel-safe**: the call may be dropped at any point (a time-out, a `select!`) and
+    /// nothing is lost or read twice. An event is handed out only when the call returns. A
+    /// change of the group's state the call started (acquiring, releasing or completing
+    /// segments, recording positions, taking part in a checkpoint, taking a failed reader
+    /// offline) runs to its end in a task of its own; the next call (or [`Self::close`])
+    /// first waits for it and makes the reader match what it wrote: segments it acquired are
+    /// read from the offsets recorded for them, those it released or completed are no longer
+    /// read. Events are handed out more than once only by a reader taken offline without
+    /// closing (by the failure detector or [`ReaderGroup::reader_offline`]): others read
+    /// again what it handed out after the positions it last recorded.
     ///
     /// ```no_run
     /// # async fn example(mut reader: pravaha_client::EventReader) -> Result<(), Box<dyn std::error::Error>> {
@@ -194,6 +214,7 @@ impl EventReader {
             if self.offline {
                 return Err(GroupError::ReaderOffline(self.id.clone()));
             }
+            self.settle().await?;
             self.maintain().await?;
             if let Some(name) = self.announcements.pop_front() {
                 return Ok(Some(ReadItem::Checkpoint(name)));
@@ -226,6 +247,8 @@ impl EventReader {
     /// # }
     /// ```
     pub async fn close(mut self) -> Result<(), GroupError> {
+        // Leaves at the positions of the segments a cancelled call's change assigned.
+        self.settle().await?;
         let positions = self.positions();
         self.stop_all();
         self.stop_heartbeat();
@@ -251,10 +274,7 @@ impl EventReader {
             }
         }
         if self.last_position_update.elapsed() >= self.settings.position_update_interval {
-            let positions = self.positions();
-            let id = self.id.clone();
-            self.state_update(|update| state::update_positions(update, &id, &positions))
-                .await?;
+            self.record_positions().await?;
             self.last_position_update = Instant::now();
         }
         let due = match self.last_rebalance {
@@ -306,20 +326,24 @@ impl EventReader {
             stale
         };
         for (reader, count) in stale {
-            let removed = self
-                .group
-                .state
-                .lock()
-                .await
-                .update(|update| state::remove_if_stale(update, &reader, count))
-                .await?;
-            self.observed.remove(&reader);
-            if let Some(completed) = removed {
-                self.group.checkpoints_completed(&completed).await;
-                tracing::warn!(reader = %self.id, offline = %reader, heartbeat = count, ?timeout, "reader stopped heart-beating; took it offline at its recorded positions");
+            let (group, id, offline) = (self.group.clone(), self.id.clone(), reader.clone());
+            self.run_step(async move {
+                let removed = group
+                    .state
+                    .lock()
+                    .await
+                    .update(|update| state::remove_if_stale(update, &offline, count))
+                    .await?;
+                let Some(completed) = removed else {
+                    return Ok(Step::default());
+                };
+                group.checkpoints_completed(&completed).await;
+                tracing::warn!(reader = %id, %offline, heartbeat = count, ?timeout, "reader stopped heart-beating; took it offline at its recorded positions");
                 // Take a share of its segments now.
-                self.last_rebalance = None;
-            }
+                Ok(Step::rebalance())
+            })
+            .await?;
+            self.observed.remove(&reader);
         }
         Ok(())
     }
@@ -340,15 +364,7 @@ impl EventReader {
             state::segments_to_acquire(&*sync, &self.id)?
         };
         if wanted > 0 {
-            let id = self.id.clone();
-            let max = wanted.unsigned_abs();
-            let acquired = self
-                .state_update(|update| state::acquire(update, &id, max))
-                .await?;
-            for (segment, offset) in acquired {
-                tracing::debug!(reader = %self.id, segment = %segment.qualified_name(), offset, "acquired segment");
-                self.start(segment, offset);
-            }
+            self.acquire(wanted.unsigned_abs()).await?;
         } else if wanted < 0 {
             // Give up the segment with the least buffered: others are mid-event more likely.
             let released = self
@@ -358,11 +374,8 @@ impl EventReader {
                 .min_by_key(|(_, owned)| owned.parser.buffered())
                 .map(|(segment, owned)| (segment.clone(), owned.parser.position()));
             if let Some((segment, offset)) = released {
-                self.stop(&segment);
-                let id = self.id.clone();
-                self.state_update(|update| state::release(update, &id, &segment, offset))
-                    .await?;
-                tracing::debug!(reader = %self.id, segment = %segment.qualified_name(), offset, "released segment");
+                tracing::debug!(reader = %self.id, segment = %segment.qualified_name(), offset, "releasing segment");
+                self.release(segment, offset).await?;
             }
         }
         Ok(())
@@ -386,13 +399,10 @@ impl EventReader {
             .owned
             .get(segment)
             .map_or(0, |owned| owned.parser.position());
-        self.stop(segment);
-        let id = self.id.clone();
-        self.state_update(|update| {
-            state::segment_completed(update, &id, segment, end, &successors)
-        })
-        .await?;
-        tracing::debug!(reader = %self.id, segment = %segment.qualified_name(), successors = successors.len(), "segment completed");
+        let count = successors.len();
+        self.record_completed(segment.clone(), end, successors)
+            .await?;
+        tracing::debug!(reader = %self.id, segment = %segment.qualified_name(), successors = count, "segment completed");
         // Acquire successors (or anything else) now.
         self.last_rebalance = None;
         Ok(())
@@ -483,11 +493,7 @@ impl EventReader {
                 // Give the segment back where this reader stands; it is picked up again.
                 tracing::warn!(reader = %self.id, segment = %segment.qualified_name(), %error, "segment read failed; releasing it");
                 let (segment, offset) = (segment.clone(), owned.parser.position());
-                self.stop(&segment);
-                let id = self.id.clone();
-                self.state_update(|update| state::release(update, &id, &segment, offset))
-                    .await?;
-                Ok(())
+                self.release(segment, offset).await
             }
         }
     }
@@ -534,27 +540,6 @@ impl EventReader {
     fn stop_all(&mut self) {
         for (_, owned) in std::mem::take(&mut self.owned) {
             owned.task.abort();
-        }
-    }
-
-    /// Runs a state change; a reader found offline stops reading.
-    async fn state_update<R>(
-        &mut self,
-        change: impl FnMut(&mut crate::sync::Update) -> Result<R, SyncError>,
-    ) -> Result<R, GroupError> {
-        let result = self.group.state.lock().await.update(change).await;
-        match result {
-            Ok(value) => Ok(value),
-            Err(SyncError::Precondition(message)) => {
-                tracing::warn!(reader = %self.id, %message, "reader group state refused a change");
-                if message.contains("is not online") {
-                    self.offline = true;
-                    self.stop_all();
-                    return Err(GroupError::ReaderOffline(self.id.clone()));
-                }
-                Err(SyncError::Precondition(message).into())
-            }
-            Err(error) => Err(error.into()),
         }
     }
 }

@@ -40,7 +40,8 @@ use crate::segment::{Locator, ReaderConfig};
 impl Synchronizer {
     /// The synchronizer `name` of `scope` (the official client's
     /// `ClientFactory::create_synchronizer`), creating its table if needed, with the changes
-    /// written so far fetched.
+    /// written so far fetched. Every synchronizer opened on the same scope and name, of either
+    /// client, shares the one table.
     pub async fn open(
         controller: &ControllerClient,
         scope: &str,

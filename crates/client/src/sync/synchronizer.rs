@@ -64,9 +64,27 @@ struct Versioned {
 /// The local copy of a synchronizer table and the way to change it.
 ///
 /// Reads ([`Self::get`], [`Self::inner_map`]) see the copy as of the last
-/// [`Self::fetch_updates`] or update. [`Self::update`] runs a function on a snapshot, writes
-/// what it inserted conditionally on the versions seen, and on a conflict fetches the changes
-/// and runs the function again.
+/// [`Self::fetch_updates`] or update: changes by other synchronizers on the same name (ours or
+/// the official client's) appear only once fetched. [`Self::update`] runs a function on a
+/// snapshot, writes what it inserted conditionally on the versions seen, and on a conflict
+/// fetches the changes and runs the function again.
+///
+/// What to rely on:
+/// - **Conflicts are per outer key.** Every update also writes a marker of each outer key it
+///   touched, so it conflicts with any concurrent update of the same outer key, not only of
+///   the same inner keys: a read-modify-write (a counter, a lease) is never lost.
+/// - **The function may run several times** (once per conflict, up to 1000 in a row, then
+///   [`SyncError::TooManyConflicts`]); keep its effects to the [`Update`] it is given, and use
+///   what [`Self::update`] returns (the last run's result).
+/// - **Removals** ([`Update::insert_tombstone`]) write a tombstone value first, which other
+///   copies see at their next fetch (the key reads as absent there), then remove the key.
+///   A key removed can be written again "only if absent" from any copy.
+/// - **Cancelling** an update (dropping its future) leaves the write done or not, never
+///   half-done (the entries of one update are written atomically; a removal cancelled after its
+///   tombstone was written leaves the tombstone, which reads as absent); the local copy
+///   catches up at the next fetch or conflict. Reads are not affected.
+/// - One synchronizer is used by one task at a time (`&mut self`); share one behind a
+///   `tokio::sync::Mutex`, or open one per task or process (each keeps its own copy).
 ///
 /// ```no_run
 /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {

@@ -7,7 +7,9 @@
 //! - [`WatermarkReader`]: a stream's watermarks in order, from the beginning or from a
 //!   [`WatermarkPosition`], without waiting or waiting for the next one up to a time-out;
 //! - [`TimeWindowTracker`]: the [`TimeWindow`] of event time that a reader group's position
-//!   lies in, as Pravega's readers compute it (`EventStreamReader.getCurrentTimeWindow`).
+//!   lies in, as Pravega's readers compute it (`EventStreamReader.getCurrentTimeWindow`);
+//!   a reader of the group answers it directly:
+//!   [`EventReader::current_time_window`](crate::EventReader::current_time_window).
 //!
 //! A watermark says: every writer active in the stream had written every event with an event
 //! time below `lower_time_bound` by the positions of its `stream_cut`, and no writer had noted a

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::EventReader;
+use super::{EventReader, Step};
 use crate::group::checkpoint_state;
 use crate::group::format::{CheckpointRecord, ConfigVersioned};
 use crate::group::state;
@@ -89,18 +89,25 @@ impl EventReader {
         checkpoints: &BTreeMap<String, CheckpointRecord>,
         newest: u64,
     ) -> Result<(), GroupError> {
-        for (name, record) in checkpoints {
-            if record.automatic && !record.is_complete() {
-                // Its error names the readers it waited for, and is logged there.
-                let _ = self.group.abandon_checkpoint(name).await;
-            }
-        }
+        let outstanding: Vec<String> = checkpoints
+            .iter()
+            .filter(|(_, record)| record.automatic && !record.is_complete())
+            .map(|(name, _)| name.clone())
+            .collect();
         let name = format!("{AUTOMATIC_CHECKPOINT_PREFIX}{}", newest + 1);
-        match self.group.create_checkpoint(&name, true).await {
-            // Started here, or by another reader, or an application's is outstanding.
-            Ok(_) | Err(GroupError::CheckpointExists(_)) => {}
-            Err(error) => return Err(error),
-        }
+        let group = self.group.clone();
+        self.run_step(async move {
+            for name in outstanding {
+                // Its error names the readers it waited for, and is logged there.
+                let _ = group.abandon_checkpoint(&name).await;
+            }
+            match group.create_checkpoint(&name, true).await {
+                // Started here, or by another reader, or an application's is outstanding.
+                Ok(_) | Err(GroupError::CheckpointExists(_)) => Ok(Step::default()),
+                Err(error) => Err(error),
+            }
+        })
+        .await?;
         // Counted from now whichever reader started it; this reader takes part below.
         self.last_checkpoint = (self.last_checkpoint.0.max(newest + 1), Instant::now());
         Ok(())
@@ -108,20 +115,26 @@ impl EventReader {
 
     /// Takes part in every checkpoint waiting for this reader (announced by [`Self::announce`]).
     async fn take_part(&mut self) -> Result<(), GroupError> {
-        let positions = self.positions();
-        let id = self.id.clone();
-        let taken = self
-            .state_update(|update| checkpoint_state::take_part(update, &id, &positions))
-            .await?;
-        self.last_position_update = Instant::now();
-        let mut completed = Vec::new();
-        for (name, complete) in taken {
-            tracing::debug!(reader = %self.id, checkpoint = name.as_str(), complete, "took part in a checkpoint");
-            if complete {
-                completed.push(name);
+        let (group, id, positions) = (self.group.clone(), self.id.clone(), self.positions());
+        self.run_step(async move {
+            let taken = group
+                .state
+                .lock()
+                .await
+                .update(|update| checkpoint_state::take_part(update, &id, &positions))
+                .await?;
+            let mut completed = Vec::new();
+            for (name, complete) in taken {
+                tracing::debug!(reader = %id, checkpoint = name.as_str(), complete, "took part in a checkpoint");
+                if complete {
+                    completed.push(name);
+                }
             }
-        }
-        self.group.checkpoints_completed(&completed).await;
+            group.checkpoints_completed(&completed).await;
+            Ok(Step::default())
+        })
+        .await?;
+        self.last_position_update = Instant::now();
         Ok(())
     }
 }
