@@ -542,3 +542,35 @@ async fn tier2_follows_merge_truncate_and_delete() {
     wait_for_chunk_count(dir.path(), 0).await;
     store.shutdown().await;
 }
+
+/// A create answered "already exists" because another create of the name is accepted but not
+/// yet durable must not overtake it: whoever is told the segment exists finds it at once
+/// (as a table too: `table_get` on a table created by the other request).
+#[tokio::test]
+async fn already_exists_is_answered_only_once_the_segment_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    for round in 0..50 {
+        let name = format!("scope/_tables_{round}");
+        let c = store.container(&name);
+        let mut first = Box::pin(c.create_segment(&name, SegmentKind::Table, vec![]));
+        let mut second = Box::pin(c.create_segment(&name, SegmentKind::Table, vec![]));
+        let (answered, other) = tokio::select! {
+            result = &mut first => (result, second),
+            result = &mut second => (result, first),
+        };
+        if matches!(answered, Err(SegmentError::AlreadyExists(_))) {
+            // Asked while the other create may still be on its way to the log.
+            let info = c.info(&name).await;
+            assert!(info.is_ok(), "round {round}: {info:?}");
+            let found = c.table_get(&name, vec![Bytes::from_static(b"k")]).await;
+            assert!(found.is_ok(), "round {round}: {found:?}");
+        }
+        let results = [answered, other.await];
+        let created = results.iter().filter(|result| result.is_ok()).count();
+        assert_eq!(
+            created, 1,
+            "round {round}: one create succeeds: {results:?}"
+        );
+    }
+}

@@ -333,7 +333,7 @@ impl Container {
                         }));
                     }
                     Err(error) => {
-                        let _ = reply.send(Err(error));
+                        self.refuse(reply, error);
                     }
                 }
             }
@@ -364,7 +364,7 @@ impl Container {
                     }));
                 }
                 Err(error) => {
-                    let _ = reply.send(Err(error));
+                    self.refuse(reply, error);
                 }
             },
             Command::UpdateAttributes {
@@ -393,7 +393,7 @@ impl Container {
                 match sequenced {
                     Ok((operation, versions)) => self.submit(Ok(operation), reply, versions),
                     Err(error) => {
-                        let _ = reply.send(Err(error));
+                        self.refuse(reply, error);
                     }
                 }
             }
@@ -415,9 +415,21 @@ impl Container {
                 }));
             }
             Err(error) => {
-                let _ = reply.send(Err(error));
+                self.refuse(reply, error);
             }
         }
+    }
+
+    /// Answers a refused request once everything accepted before it is durable, as a success
+    /// would be answered: the refusal was decided on the accepted state, which includes
+    /// operations not yet durable. A client told a segment already exists, is sealed or has
+    /// another version must find it so when it next looks (reads answer from durable state);
+    /// answering at once let a second create's "already exists" overtake the first create, and
+    /// the table it named was not there yet.
+    fn refuse<T: Send + 'static>(&mut self, reply: Reply<T>, error: SegmentError) {
+        self.after_durable(Box::new(move |result| {
+            let _ = reply.send(result.and(Err(error)));
+        }));
     }
 
     /// Sequences a validated operation: applies it to the accepted state and queues it for the log.
