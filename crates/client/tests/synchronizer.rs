@@ -60,12 +60,12 @@ async fn two_synchronizers_count_together_without_losing_an_increment() {
     let mut tasks = Vec::new();
     for _ in 0..2 {
         let controller = controller(&standalone);
-        // Opened one after the other: a second create of a table segment whose creation is
-        // still in flight is answered "already exists" before the table can be read.
-        let mut sync = bounded(Synchronizer::open(&controller, "sync", "counter"))
-            .await
-            .expect("open");
         tasks.push(tokio::spawn(async move {
+            // Both open (and so create) the table at once: the one told "already exists"
+            // must find it.
+            let mut sync = bounded(Synchronizer::open(&controller, "sync", "counter"))
+                .await
+                .expect("open");
             let mut written = Vec::new();
             let mut runs = 0;
             for _ in 0..INCREMENTS {
