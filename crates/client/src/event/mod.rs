@@ -42,6 +42,7 @@ mod routing;
 mod transaction;
 mod writer;
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 pub use crate::locator::ControllerLocator;
@@ -54,6 +55,11 @@ use crate::config::ClientConfig;
 use crate::controller::types::ScopedStream;
 use crate::controller::{ControllerClient, ControllerError};
 use crate::segment::{AppendError, ByteBudget, Locator, ReaderError, WriterConfig, WriterError};
+
+/// Blocks in flight per segment behind which the sessions of a factory's writers gather
+/// events into a block that is not full. Two rather than one, so that a segment's next block
+/// can join the segment store's batch gathered while the previous one is made durable.
+pub const PARTIAL_BLOCK_WINDOW: usize = 2;
 
 /// Why an event writer or a transaction could not do what was asked.
 ///
@@ -167,7 +173,8 @@ impl ClientFactory {
     }
 
     /// How this factory's writers set up append sessions: the configuration's in-flight budget
-    /// (a new one per call) and retry policy.
+    /// (a new one per call) and retry policy, and partial blocks gathered behind
+    /// [`PARTIAL_BLOCK_WINDOW`] blocks in flight (see [`WriterConfig::partial_block_window`]).
     pub fn writer_config(&self) -> WriterConfig {
         let config = self.controller.config();
         let retry = config.retry_policy();
@@ -175,6 +182,7 @@ impl ClientFactory {
         WriterConfig {
             budget: ByteBudget::new(budget),
             retry: *retry,
+            partial_block_window: NonZeroUsize::new(PARTIAL_BLOCK_WINDOW),
             ..WriterConfig::default()
         }
     }

@@ -11,6 +11,7 @@
 //! regrouping could straddle what the store holds and write part of a block twice.
 
 use std::collections::VecDeque;
+use std::num::NonZeroUsize;
 
 use bytes::BytesMut;
 use pravaha_wire::{self as wire, Request};
@@ -20,6 +21,9 @@ use super::next_request_id;
 
 /// Events per block, as the official client sends at most.
 pub(super) const BLOCK_EVENTS_MAX: usize = 500;
+/// Unsent bytes that make a new block worth sending even while the partial block window is
+/// full: gathering more would save no write worth having, only delay these events.
+pub(super) const GATHER_BYTES_MAX: usize = 256 << 10;
 
 pub(super) struct Numbered {
     number: i64,
@@ -43,23 +47,30 @@ impl Block {
 
 pub(super) struct Pipeline {
     writer_id: u128,
+    /// A new block that is not full waits while this many blocks are in flight (see
+    /// [`WriterConfig::partial_block_window`](super::WriterConfig::partial_block_window)).
+    partial_block_window: Option<NonZeroUsize>,
     last_assigned: i64,
     sent_through: i64,
     /// The highest event number written on an earlier connection.
     earlier_through: i64,
     unsent: VecDeque<Numbered>,
+    /// Bytes of the events in `unsent`.
+    unsent_bytes: usize,
     resend: VecDeque<Block>,
     inflight: VecDeque<Block>,
 }
 
 impl Pipeline {
-    pub(super) fn new(writer_id: u128) -> Self {
+    pub(super) fn new(writer_id: u128, partial_block_window: Option<NonZeroUsize>) -> Self {
         Self {
             writer_id,
+            partial_block_window,
             last_assigned: 0,
             sent_through: 0,
             earlier_through: 0,
             unsent: VecDeque::new(),
+            unsent_bytes: 0,
             resend: VecDeque::new(),
             inflight: VecDeque::new(),
         }
@@ -68,6 +79,7 @@ impl Pipeline {
     /// Numbers `event` and queues it.
     pub(super) fn push(&mut self, event: PendingEvent) {
         self.last_assigned += 1;
+        self.unsent_bytes += event.data().len();
         self.unsent.push_back(Numbered {
             number: self.last_assigned,
             event,
@@ -104,7 +116,9 @@ impl Pipeline {
 
     /// The next block to write, moved to `inflight`: a block to resend as it was, else a new
     /// one of unsent events (up to 500 events and [`MAX_EVENT_DATA`] bytes; conditional events
-    /// only with those whose expected offsets chain). A conditional block goes only when
+    /// only with those whose expected offsets chain). A new block of fewer than 500 events and
+    /// [`GATHER_BYTES_MAX`] bytes waits while the partial block window is full. A conditional
+    /// block goes only when
     /// nothing is in flight, and nothing follows it until its outcome is known.
     pub(super) fn next_block(&mut self) -> Option<Request> {
         let conditional_in_flight = self
@@ -119,6 +133,17 @@ impl Pipeline {
             None => self.unsent.front()?.event.expected_offset(),
         };
         if next_conditional.is_some() && !self.inflight.is_empty() {
+            return None;
+        }
+        let window_full = self
+            .partial_block_window
+            .is_some_and(|window| self.inflight.len() >= window.get());
+        let gathering = window_full
+            && self.resend.is_empty()
+            && next_conditional.is_none()
+            && self.unsent.len() < BLOCK_EVENTS_MAX
+            && self.unsent_bytes < GATHER_BYTES_MAX;
+        if gathering {
             return None;
         }
         let block = match self.resend.pop_front() {
@@ -149,6 +174,7 @@ impl Pipeline {
                 break;
             }
             let next = self.unsent.pop_front().expect("front exists");
+            self.unsent_bytes -= length;
             bytes += length;
             chained = chained.map(|offset| offset + length as i64);
             events.push_back(next);
@@ -230,11 +256,13 @@ impl Pipeline {
     /// Takes every event without an outcome, in order (to hand back or fail).
     pub(super) fn drain(&mut self) -> Vec<PendingEvent> {
         let blocks = self.inflight.drain(..).chain(self.resend.drain(..));
-        blocks
+        let events: Vec<PendingEvent> = blocks
             .flat_map(|block| block.events)
             .chain(self.unsent.drain(..))
             .map(|numbered| numbered.event)
-            .collect()
+            .collect();
+        self.unsent_bytes = 0;
+        events
     }
 
     /// Fails every event without an outcome.
@@ -295,7 +323,7 @@ mod tests {
 
     #[tokio::test]
     async fn acks_complete_in_order_and_resent_blocks_keep_their_boundaries() {
-        let mut pipeline = Pipeline::new(7);
+        let mut pipeline = Pipeline::new(7, None);
         let mut futures = Vec::new();
         for data in [&b"a"[..], b"b", b"c"] {
             let (pending, future) = event(data, None);
@@ -345,7 +373,7 @@ mod tests {
 
     #[test]
     fn events_written_on_an_earlier_connection_are_known() {
-        let mut pipeline = Pipeline::new(7);
+        let mut pipeline = Pipeline::new(7, None);
         let mut futures = Vec::new();
         for data in [&b"a"[..], b"b"] {
             let (pending, future) = event(data, None);
@@ -368,7 +396,7 @@ mod tests {
 
     #[test]
     fn impossible_acks_are_refused() {
-        let mut pipeline = Pipeline::new(7);
+        let mut pipeline = Pipeline::new(7, None);
         let (pending, _future) = event(b"a", None);
         pipeline.push(pending);
         pipeline.next_block().unwrap();
@@ -382,8 +410,57 @@ mod tests {
     }
 
     #[test]
+    fn partial_blocks_gather_events_while_the_window_is_full() {
+        let mut pipeline = Pipeline::new(7, NonZeroUsize::new(2));
+        let mut futures = Vec::new();
+        let mut push = |pipeline: &mut Pipeline, data: &'static [u8]| {
+            let (pending, future) = event(data, None);
+            pipeline.push(pending);
+            futures.push(future);
+        };
+        push(&mut pipeline, b"a");
+        assert_eq!(block_of(&pipeline.next_block().unwrap()).0, 1);
+        push(&mut pipeline, b"b");
+        assert_eq!(block_of(&pipeline.next_block().unwrap()).0, 2);
+        for data in [&b"c"[..], b"d", b"e"] {
+            push(&mut pipeline, data);
+            assert!(pipeline.next_block().is_none(), "two blocks are in flight");
+        }
+        assert_eq!(pipeline.done_through(), 0);
+        // One ack frees a place: everything gathered goes as one block.
+        assert_eq!(pipeline.ack(1), Ok(1));
+        assert_eq!(
+            block_of(&pipeline.next_block().unwrap()),
+            (5, 3, Bytes::from("cde"))
+        );
+        // A full block does not wait.
+        for _ in 0..BLOCK_EVENTS_MAX {
+            push(&mut pipeline, b"x");
+        }
+        assert_eq!(
+            block_of(&pipeline.next_block().unwrap()).1,
+            i32::try_from(BLOCK_EVENTS_MAX).unwrap()
+        );
+        assert!(pipeline.next_block().is_none());
+        // Nor does a large one.
+        static LARGE: [u8; GATHER_BYTES_MAX] = [7; GATHER_BYTES_MAX];
+        push(&mut pipeline, &LARGE);
+        assert_eq!(block_of(&pipeline.next_block().unwrap()).0, 506);
+        // Once the in-flight blocks are acknowledged, nothing is held back.
+        push(&mut pipeline, b"y");
+        assert_eq!(pipeline.ack(506), Ok(505));
+        assert_eq!(
+            block_of(&pipeline.next_block().unwrap()),
+            (507, 1, Bytes::from("y"))
+        );
+        // A lost connection resends its blocks at once, whatever is in flight.
+        pipeline.requeue();
+        assert_eq!(block_of(&pipeline.next_block().unwrap()).0, 507);
+    }
+
+    #[test]
     fn blocks_hold_at_most_500_events() {
-        let mut pipeline = Pipeline::new(7);
+        let mut pipeline = Pipeline::new(7, None);
         let mut futures = Vec::new();
         for _ in 0..1001 {
             let (pending, future) = event(b"x", None);
@@ -398,7 +475,7 @@ mod tests {
 
     #[test]
     fn conditional_blocks_travel_alone_and_chain_offsets() {
-        let mut pipeline = Pipeline::new(7);
+        let mut pipeline = Pipeline::new(7, None);
         let mut futures = Vec::new();
         for (data, expected) in [
             (&b"plain"[..], None),

@@ -113,6 +113,7 @@ impl Session {
         commands: mpsc::Receiver<Command>,
         stats: Arc<SessionStats>,
     ) -> Self {
+        let pipeline = Pipeline::new(writer_id, config.partial_block_window);
         Self {
             segment,
             writer_id,
@@ -120,7 +121,7 @@ impl Session {
             config,
             commands,
             stats,
-            pipeline: Pipeline::new(writer_id),
+            pipeline,
             flushes: Vec::new(),
             conditional_failure: None,
             closing: false,

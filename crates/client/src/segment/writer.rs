@@ -1,6 +1,7 @@
 //! [`SegmentWriter`]: the handle of one append session; the session itself runs as a task
 //! (`session.rs`).
 
+use std::num::NonZeroUsize;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,10 +48,20 @@ pub struct WriterConfig {
     pub connection: ConnectionConfig,
     /// Bounds waiting for the reply to `SetupAppend`.
     pub setup_timeout: Duration,
+    /// `Some(n)`: a new block that is small (fewer than 500 events and 256 KiB) waits while
+    /// `n` blocks are in flight, and the events arriving meanwhile join it; it goes when an
+    /// acknowledgement frees a place. A session fed slowly, such as one of the many segments an
+    /// event writer spreads its events over, then sends a few large blocks per round trip
+    /// instead of a block, a socket write and a segment store append per handful of events.
+    /// An acknowledgement is always due while a block waits; larger blocks go at once.
+    /// `None` (the default): every block goes as soon as the connection takes it, so the
+    /// segment store sees each event without waiting for acknowledgements.
+    pub partial_block_window: Option<NonZeroUsize>,
 }
 
 impl Default for WriterConfig {
-    /// Pravega events, 16 MiB in flight, [`RetryPolicy::default`], 30 s for a setup.
+    /// Pravega events, 16 MiB in flight, [`RetryPolicy::default`], 30 s for a setup, every
+    /// block sent at once.
     fn default() -> Self {
         Self {
             framing: Framing::Events,
@@ -58,6 +69,7 @@ impl Default for WriterConfig {
             retry: RetryPolicy::default(),
             connection: ConnectionConfig::default(),
             setup_timeout: Duration::from_secs(30),
+            partial_block_window: None,
         }
     }
 }
