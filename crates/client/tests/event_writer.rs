@@ -13,9 +13,10 @@ use bytes::Bytes;
 use pravaha_client::controller::types::KeyRange;
 use pravaha_client::controller::ControllerError;
 use pravaha_client::event::EventWriterError;
-use pravaha_client::segment::{AppendError, MAX_EVENT_PAYLOAD};
+use pravaha_client::segment::{AppendError, ReaderConfig, SegmentReader, MAX_EVENT_PAYLOAD};
 use pravaha_segment_server::{SegmentServer, ServerConfig};
 
+use common::segments::locator;
 use events_common::{
     assert_per_key_order, bounded, key, keyed_payload, read_stream, stream_with, writer_config,
 };
@@ -147,6 +148,20 @@ async fn scaling_while_writing_keeps_every_key_complete_and_in_order() {
     let second = bounded(controller.get_current_segments(&stream))
         .await
         .unwrap();
+    // The writer queues events faster than it learns of the split (from a refused append to a
+    // sealed predecessor): merge only once it appends to every new segment, so that the middle
+    // ones are not sealed before they take anything.
+    let address = standalone.segment_store_addr();
+    for successor in &second.segments {
+        let name = successor.segment.qualified_name();
+        let mut info = SegmentReader::new(locator(address), name, ReaderConfig::default());
+        bounded(async {
+            while info.segment_info().await.expect("segment info").length == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+    }
     let middle: Vec<_> = second
         .segments
         .iter()
