@@ -60,7 +60,10 @@ for size in $sizes; do
             "$pravaha" bench --controller "tcp://$controller" --json \
                 --event-size "$size" --writers "$writers" --readers "$writers" \
                 --segments "$segments" --seconds "$seconds" --baseline-dir "$data" \
-                ${BENCH_ARGS:-} >"$out/$case.jsonl"
+                --scope bench --stream "$case" ${BENCH_ARGS:-} >"$out/$case.jsonl"
+            # The case's data goes with its stream, so the whole matrix needs the disk space
+            # of one case, not of twelve.
+            "$pravaha" stream delete --controller "tcp://$controller" "bench/$case" >/dev/null
         done
     done
 done

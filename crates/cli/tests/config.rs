@@ -230,6 +230,16 @@ struct Server {
     seen: Vec<String>,
 }
 
+/// A test that fails (panics) while a server runs must not leave it running.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Server {
     fn start(mut command: Command) -> Self {
         let mut child = command
