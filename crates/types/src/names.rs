@@ -26,7 +26,7 @@ pub enum NameError {
 pub struct SegmentName(String);
 
 impl SegmentName {
-    /// Validates `name`: non-empty, at most [`MAX_SEGMENT_NAME_BYTES`], no control characters.
+    /// Validates `name`: non-empty, at most `MAX_SEGMENT_NAME_BYTES` (1024) bytes, no control characters.
     pub fn new(name: impl Into<String>) -> Result<Self, NameError> {
         let name = name.into();
         if name.is_empty() {
