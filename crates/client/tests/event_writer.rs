@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use pravaha_client::controller::types::KeyRange;
 use pravaha_client::controller::ControllerError;
-use pravaha_client::event::EventWriterError;
+use pravaha_client::event::{EventWriter, EventWriterError};
 use pravaha_client::segment::{AppendError, ReaderConfig, SegmentReader, MAX_EVENT_PAYLOAD};
 use pravaha_segment_server::{SegmentServer, ServerConfig};
 
@@ -103,32 +103,7 @@ async fn scaling_while_writing_keeps_every_key_complete_and_in_order() {
             .unwrap(),
     );
     let (keys, per_key) = (20, 400);
-    let written = Arc::new(AtomicUsize::new(0));
-    let producer = tokio::spawn({
-        let writer = writer.clone();
-        let written = written.clone();
-        async move {
-            let mut acks = Vec::new();
-            for sequence in 0..per_key {
-                for k in 0..keys {
-                    let key = key(k);
-                    acks.push(
-                        writer
-                            .write_event(Some(&key), keyed_payload(&key, sequence))
-                            .await
-                            .unwrap(),
-                    );
-                    written.fetch_add(1, Ordering::Relaxed);
-                }
-                if sequence % 20 == 0 {
-                    tokio::task::yield_now().await;
-                }
-            }
-            for ack in acks {
-                ack.await.unwrap();
-            }
-        }
-    });
+    let (producer, written) = spawn_producer(writer.clone(), keys, per_key, 20);
 
     let controller = factory.controller();
     let total = keys * per_key;
@@ -253,30 +228,7 @@ async fn a_segment_server_restart_while_writing_loses_and_duplicates_nothing() {
             .unwrap(),
     );
     let (keys, per_key) = (10, 500);
-    let written = Arc::new(AtomicUsize::new(0));
-    let producer = tokio::spawn({
-        let writer = writer.clone();
-        let written = written.clone();
-        async move {
-            let mut acks = Vec::new();
-            for sequence in 0..per_key {
-                for k in 0..keys {
-                    let key = key(k);
-                    acks.push(
-                        writer
-                            .write_event(Some(&key), keyed_payload(&key, sequence))
-                            .await
-                            .unwrap(),
-                    );
-                    written.fetch_add(1, Ordering::Relaxed);
-                }
-                tokio::task::yield_now().await;
-            }
-            for ack in acks {
-                ack.await.unwrap();
-            }
-        }
-    });
+    let (producer, written) = spawn_producer(writer.clone(), keys, per_key, 1);
     wait_until(|| written.load(Ordering::Relaxed) >= keys * per_key / 3).await;
     standalone.restart_segment_server().await;
     bounded(producer).await.unwrap();
@@ -369,6 +321,42 @@ async fn noted_times_reach_the_controller_and_close_removes_the_writer() {
 }
 
 /// Waits (bounded) until `condition` holds, checking every few milliseconds.
+/// Writes `per_key` events for each of `keys` keys, round robin, yielding every `yield_every`
+/// rounds, then waits for every acknowledgement; counts the events handed to the writer.
+fn spawn_producer(
+    writer: Arc<EventWriter>,
+    keys: usize,
+    per_key: usize,
+    yield_every: usize,
+) -> (tokio::task::JoinHandle<()>, Arc<AtomicUsize>) {
+    let written = Arc::new(AtomicUsize::new(0));
+    let producer = tokio::spawn({
+        let written = written.clone();
+        async move {
+            let mut acks = Vec::new();
+            for sequence in 0..per_key {
+                for k in 0..keys {
+                    let key = key(k);
+                    acks.push(
+                        writer
+                            .write_event(Some(&key), keyed_payload(&key, sequence))
+                            .await
+                            .unwrap(),
+                    );
+                    written.fetch_add(1, Ordering::Relaxed);
+                }
+                if sequence % yield_every == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            for ack in acks {
+                ack.await.unwrap();
+            }
+        }
+    });
+    (producer, written)
+}
+
 async fn wait_until(condition: impl Fn() -> bool) {
     bounded(async {
         while !condition() {
