@@ -38,7 +38,14 @@ pub fn split_frame(buf: &mut BytesMut, limit: usize) -> Result<Option<(i32, Byte
         })?;
     let frame_length = HEADER_LEN + length;
     if buf.len() < frame_length {
-        buf.reserve(frame_length - buf.len());
+        if buf.capacity() < frame_length {
+            // Room for exactly this frame. `BytesMut::reserve` grows the whole allocation,
+            // which may still hold frames already split off before this one, so what it
+            // reserves is not bounded by `limit`.
+            let mut room = BytesMut::with_capacity(frame_length);
+            room.extend_from_slice(buf);
+            *buf = room;
+        }
         return Ok(None);
     }
     let mut frame = buf.split_to(frame_length);

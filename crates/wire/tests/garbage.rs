@@ -242,3 +242,36 @@ fn the_counting_allocator_sees_allocations() {
         "nothing recorded outside a measurement"
     );
 }
+
+/// A frame announcing the largest payload, arriving behind a frame already split off from the
+/// same buffer: the room reserved for it is one frame, not one frame plus what came before
+/// (proptest found `BytesMut::reserve` keeping the earlier frame's bytes in the allocation).
+#[test]
+fn room_for_a_large_frame_after_a_split_one_is_one_frame() {
+    let mut input = Vec::new();
+    input.extend_from_slice(&1_i32.to_be_bytes());
+    input.extend_from_slice(&31_i32.to_be_bytes());
+    input.extend_from_slice(&[7; 31]);
+    input.extend_from_slice(&1_i32.to_be_bytes());
+    let announced = i32::try_from(MAX_FRAME_PAYLOAD).unwrap();
+    input.extend_from_slice(&announced.to_be_bytes());
+    input.extend_from_slice(&[9; 7]);
+    let mut buf = BytesMut::from(&input[..]);
+    let first = split_frame(&mut buf, MAX_FRAME_PAYLOAD).unwrap();
+    assert_eq!(
+        first.map(|(code, payload)| (code, payload.len())),
+        Some((1, 31))
+    );
+    let mut second = None;
+    let reserved = largest_allocation(|| second = Some(split_frame(&mut buf, MAX_FRAME_PAYLOAD)));
+    assert!(
+        matches!(second, Some(Ok(None))),
+        "the second frame is incomplete"
+    );
+    assert!(
+        reserved <= MAX_FRAME_PAYLOAD + HEADER_LEN,
+        "reserved {reserved} for a frame of {}",
+        MAX_FRAME_PAYLOAD + HEADER_LEN
+    );
+    assert_eq!(&buf[HEADER_LEN..], &[9; 7], "the buffered bytes are kept");
+}
