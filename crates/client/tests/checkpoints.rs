@@ -379,45 +379,14 @@ async fn a_checkpoint_records_what_each_reader_handed_out_before_it() {
 
 // ---- An official reader never takes part: the checkpoint fails naming it ----
 
-use pravega_client::client_factory::ClientFactory as OfficialFactory;
-use pravega_client_config::ClientConfigBuilder;
-use pravega_client_shared::{Scope, Stream};
 use tokio::runtime::Runtime;
 
 #[test]
 fn a_checkpoint_times_out_naming_the_official_reader_that_never_took_part() {
     let runtime = Runtime::new().expect("a runtime for the standalone");
     let standalone = runtime.block_on(common::Standalone::start());
-    let controller = runtime.block_on(async {
-        ControllerClient::new(events_common::config(&standalone.controller_uri()))
-            .expect("controller client")
-    });
-    let stream = ScopedStream::new("mixed", "events");
-    runtime.block_on(async {
-        bounded(controller.create_scope(&stream.scope))
-            .await
-            .unwrap();
-        let config = pravaha_client::controller::types::StreamConfiguration::fixed(2);
-        bounded(controller.create_stream(&stream, &config))
-            .await
-            .unwrap();
-    });
-    let official = OfficialFactory::new(
-        ClientConfigBuilder::default()
-            .controller_uri(standalone.controller_uri().as_str())
-            .build()
-            .expect("official client configuration"),
-    );
-    let official_group = official.runtime().block_on(official.create_reader_group(
-        "shared".to_string(),
-        pravega_client_shared::ScopedStream {
-            scope: Scope::from("mixed".to_string()),
-            stream: Stream::from("events".to_string()),
-        },
-    ));
-    let theirs = official
-        .runtime()
-        .block_on(official_group.create_reader("theirs".to_string()));
+    let (controller, official, theirs) =
+        events_common::official_shared_group(&runtime, &standalone, 2);
 
     runtime.block_on(async {
         let group = bounded(ReaderGroup::open(&controller, "mixed", "shared"))

@@ -19,9 +19,9 @@ mod events_common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use pravaha_client::controller::types::{ScopedStream, StreamConfiguration};
+use pravaha_client::controller::types::ScopedStream;
 use pravaha_client::group::{Positions, ReadItem, ReaderGroup, ReaderGroupConfig, ReaderSettings};
-use pravaha_client::{ClientConfig, ControllerClient, EventReader};
+use pravaha_client::EventReader;
 
 use common::Standalone;
 use events_common::{bounded, key, keyed_payload, parse_payload, stream_with};
@@ -448,51 +448,16 @@ async fn a_killed_reader_loses_nothing_and_a_restored_checkpoint_repeats_nothing
 
 // ---- An official reader sharing a group is never taken offline ----
 
-use pravega_client::client_factory::ClientFactory as OfficialFactory;
-use pravega_client_config::ClientConfigBuilder;
-use pravega_client_shared::{Scope, Stream};
 use tokio::runtime::Runtime;
 
 #[test]
 fn an_official_reader_that_never_heart_beats_stays_online() {
     let runtime = Runtime::new().expect("a runtime for the standalone");
     let standalone = runtime.block_on(Standalone::start());
-    let controller = runtime.block_on(async {
-        ControllerClient::new(
-            ClientConfig::builder()
-                .controller_uri(standalone.controller_uri().as_str())
-                .build()
-                .expect("client configuration"),
-        )
-        .expect("controller client")
-    });
-    let stream = ScopedStream::new("mixed", "events");
-    runtime.block_on(async {
-        bounded(controller.create_scope(&stream.scope))
-            .await
-            .unwrap();
-        bounded(controller.create_stream(&stream, &StreamConfiguration::fixed(4)))
-            .await
-            .unwrap();
-    });
-    let official = OfficialFactory::new(
-        ClientConfigBuilder::default()
-            .controller_uri(standalone.controller_uri().as_str())
-            .build()
-            .expect("official client configuration"),
-    );
     // The official client creates the group and its reader joins, takes a segment and then
     // neither reads nor heart-beats.
-    let official_group = official.runtime().block_on(official.create_reader_group(
-        "shared".to_string(),
-        pravega_client_shared::ScopedStream {
-            scope: Scope::from("mixed".to_string()),
-            stream: Stream::from("events".to_string()),
-        },
-    ));
-    let mut theirs = official
-        .runtime()
-        .block_on(official_group.create_reader("theirs".to_string()));
+    let (controller, official, mut theirs) =
+        events_common::official_shared_group(&runtime, &standalone, 4);
     let slice = official.runtime().block_on(async {
         for _ in 0..100 {
             if let Some(slice) = theirs.acquire_segment().await.expect("official acquire") {

@@ -10,6 +10,7 @@ use pravaha_client::config::{ClientConfig, RetryPolicy};
 use pravaha_client::controller::types::{ScopedSegment, ScopedStream, StreamConfiguration};
 use pravaha_client::event::ClientFactory;
 use pravaha_client::segment::{self, ByteBudget, WriterConfig};
+use pravaha_client::ControllerClient;
 
 use crate::common::segments::read_events;
 use crate::common::{Standalone, TIMEOUT};
@@ -153,4 +154,47 @@ pub fn assert_per_key_order(segments: &[(ScopedSegment, Vec<Bytes>)], keys: usiz
             );
         }
     }
+}
+
+/// Stream `mixed/events` of `segments` segments on `standalone`, and the official client's
+/// reader group `shared` on it with its reader `theirs` (the official client's own runtime is
+/// in the factory returned).
+pub fn official_shared_group(
+    runtime: &tokio::runtime::Runtime,
+    standalone: &Standalone,
+    segments: u32,
+) -> (
+    ControllerClient,
+    pravega_client::client_factory::ClientFactory,
+    pravega_client::event::reader::EventReader,
+) {
+    let controller = runtime.block_on(async {
+        ControllerClient::new(config(&standalone.controller_uri())).expect("controller client")
+    });
+    let stream = ScopedStream::new("mixed", "events");
+    runtime.block_on(async {
+        bounded(controller.create_scope(&stream.scope))
+            .await
+            .unwrap();
+        bounded(controller.create_stream(&stream, &StreamConfiguration::fixed(segments)))
+            .await
+            .unwrap();
+    });
+    let official = pravega_client::client_factory::ClientFactory::new(
+        pravega_client_config::ClientConfigBuilder::default()
+            .controller_uri(standalone.controller_uri().as_str())
+            .build()
+            .expect("official client configuration"),
+    );
+    let group = official.runtime().block_on(official.create_reader_group(
+        "shared".to_string(),
+        pravega_client_shared::ScopedStream {
+            scope: pravega_client_shared::Scope::from("mixed".to_string()),
+            stream: pravega_client_shared::Stream::from("events".to_string()),
+        },
+    ));
+    let theirs = official
+        .runtime()
+        .block_on(group.create_reader("theirs".to_string()));
+    (controller, official, theirs)
 }

@@ -375,16 +375,20 @@ fn zeros_after_the_last_frame_of_an_earlier_file_are_unused_space() {
     assert_eq!(recovered.len(), 3);
 }
 
+/// Preallocated files of this size (two `config()` files' worth).
+const PREALLOCATED: u64 = 8192;
+
+fn preallocating_device(path: &std::path::Path) -> FileLogDevice {
+    FileLogDevice::open(path)
+        .unwrap()
+        .with_preallocation(PREALLOCATED)
+}
+
 #[test]
 fn preallocated_file_log_device_recovers_and_keeps_appending() {
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().join("log");
-    let preallocated = 8192;
-    let device = || {
-        FileLogDevice::open(&path)
-            .unwrap()
-            .with_preallocation(preallocated)
-    };
+    let device = || preallocating_device(&path);
     let (mut log, _) = DurableLog::open(Box::new(device()), config()).unwrap();
     let mut written = Vec::new();
     for n in 0..60_u8 {
@@ -401,7 +405,7 @@ fn preallocated_file_log_device_recovers_and_keeps_appending() {
         .map(|file| std::fs::metadata(path.join(&file.name)).unwrap().len())
         .collect();
     assert!(
-        on_disk.contains(&preallocated),
+        on_disk.contains(&PREALLOCATED),
         "some file was preallocated: {on_disk:?}"
     );
     drop(log);
@@ -418,12 +422,7 @@ fn preallocated_file_log_device_recovers_and_keeps_appending() {
 fn removed_log_files_are_recycled_as_zero_filled_spares() {
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().join("log");
-    let preallocated = 8192;
-    let device = || {
-        FileLogDevice::open(&path)
-            .unwrap()
-            .with_preallocation(preallocated)
-    };
+    let device = || preallocating_device(&path);
     let (mut log, _) = DurableLog::open(Box::new(device()), config()).unwrap();
     let mut written = Vec::new();
     // A file's inode number and creation time: the file system may give a new file a freed
