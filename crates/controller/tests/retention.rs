@@ -92,6 +92,8 @@ async fn await_record(cluster: &Cluster, offset: i64) {
     }
 }
 
+/// Waits until the stream is truncated: the controller truncates the segment first and records
+/// the cut in the stream's record after, so both are awaited. Returns the segment's start offset.
 async fn await_start_offset(cluster: &Cluster) -> i64 {
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
@@ -100,7 +102,8 @@ async fn await_start_offset(cluster: &Cluster) -> i64 {
             .segment_info(cluster.segment_store_addr(), SEGMENT, "")
             .await
             .unwrap();
-        if info.start_offset > 0 {
+        let record = cluster.controller.stream("sc", "st").await.unwrap();
+        if info.start_offset > 0 && record.truncation.get(&0) == Some(&info.start_offset) {
             return info.start_offset;
         }
         assert!(
