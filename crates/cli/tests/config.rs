@@ -10,9 +10,16 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_pravaha");
-const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/pravaha.toml");
-const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
 const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A file of the repository. The checkout is found at run time (cargo sets
+/// `CARGO_MANIFEST_DIR` for the tests it runs): a test binary built in another checkout that
+/// shares the target directory must still read this one's files.
+fn repository_file(relative: &str) -> std::path::PathBuf {
+    let crate_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    Path::new(&crate_dir).join("../..").join(relative)
+}
 
 /// The binary with no inherited environment, so that the caller's `PRAVAHA_*` cannot leak in.
 fn pravaha(args: &[&str], env: &[(&str, &str)]) -> Command {
@@ -86,7 +93,8 @@ fn env_name(key: &str) -> String {
 #[test]
 fn the_reference_config_holds_every_key_at_its_default() {
     let defaults = effective(&[], &[]);
-    let reference = effective(&["--config", REFERENCE], &[]);
+    let reference_path = repository_file("config/pravaha.toml");
+    let reference = effective(&["--config", reference_path.to_str().unwrap()], &[]);
     let values = |entries: &[(String, String, String)]| -> Vec<(String, String)> {
         entries
             .iter()
@@ -94,8 +102,8 @@ fn the_reference_config_holds_every_key_at_its_default() {
             .collect()
     };
     assert_eq!(values(&reference), values(&defaults));
-    let text = std::fs::read_to_string(REFERENCE).unwrap();
-    let docs = std::fs::read_to_string(DOC).unwrap();
+    let text = std::fs::read_to_string(&reference_path).unwrap();
+    let docs = std::fs::read_to_string(repository_file("docs/configuration.md")).unwrap();
     for (key, value, source) in &reference {
         if !value.is_empty() {
             assert!(

@@ -20,8 +20,13 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// Between the interrupt and the kill when a run times out.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(20);
 
+/// Found at run time (cargo sets `CARGO_MANIFEST_DIR` for the tests it runs), so that a test
+/// binary built in another checkout sharing the target directory runs this checkout's suite.
 fn repo_root() -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+    let crate_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    Path::new(&crate_dir)
+        .join("../..")
         .canonicalize()
         .expect("repository root")
 }
