@@ -574,3 +574,67 @@ async fn already_exists_is_answered_only_once_the_segment_exists() {
         );
     }
 }
+
+/// Every file under `dir` with its length.
+fn file_lengths(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64)> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&path) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.metadata() {
+                Ok(meta) if meta.is_dir() => pending.push(path),
+                Ok(meta) => out.push((path, meta.len())),
+                Err(_) => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Shutdown returns only once the Tier-2 writes it interrupted have ended. The writer used to
+/// be aborted, which cannot stop a blocking chunk write: files kept appearing in the data
+/// directory after the store had stopped (a benchmark's removed directory came back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_for_the_tier2_writes_in_flight() {
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(dir.path());
+        config.container_count = 1;
+        // Long enough for all the data to be appended before the first round, which then
+        // writes 32 MiB of chunks.
+        config.container.flush_interval = Duration::from_millis(500);
+        config.container.chunk_max_age = Duration::ZERO;
+        let store = SegmentStore::open(config).await.unwrap();
+        let data = Bytes::from(vec![7_u8; 1 << 20]);
+        for segment in 0..32 {
+            let name = format!("s/t/{segment}.#epoch.0");
+            let c = store.container(&name);
+            c.create_segment(&name, SegmentKind::Stream, vec![])
+                .await
+                .unwrap();
+            c.append(&name, data.clone(), AppendConditions::default())
+                .await
+                .unwrap();
+        }
+        // A round of 32 chunks is under way once its first file exists.
+        for _ in 0..5000 {
+            if !chunk_files(dir.path()).is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        store.shutdown().await;
+        let stopped = file_lengths(dir.path());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            file_lengths(dir.path()),
+            stopped,
+            "round {round}: files changed after shutdown returned"
+        );
+    }
+}

@@ -114,8 +114,8 @@ impl ChunkStore {
     /// returns `Ok`. After an error, any of them may be missing, partial or complete: the caller
     /// must not reference them, and may write them again under the same names.
     ///
-    /// On the `fs` backend the chunks are written as plain files, paced and at low I/O priority,
-    /// and made durable together (see `chunk/local.rs`). Other backends write them one by one
+    /// On the `fs` backend the chunks are written as plain files, paced, and made durable
+    /// together (see `chunk/local.rs`). Other backends write them one by one
     /// through OpenDAL; small parts are joined into larger pieces first, since backends write a
     /// buffer part by part and a chunk of 1 KiB appends would otherwise cost about a thousand
     /// calls per MiB.

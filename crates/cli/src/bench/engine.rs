@@ -98,6 +98,10 @@ pub fn run(args: &EngineArgs) -> anyhow::Result<()> {
             )?;
             let engine = runtime.block_on(engine(scratch.path(), size, appenders, 1, duration))?;
             report(size, appenders, &engine, &baseline, args.json);
+            let path = scratch.path().to_path_buf();
+            scratch
+                .close()
+                .with_context(|| format!("removing {}", path.display()))?;
         }
     }
     Ok(())
@@ -251,6 +255,9 @@ async fn append_until(
     depth: usize,
     until: Instant,
 ) -> anyhow::Result<Vec<Duration>> {
+    if depth == 1 {
+        return append_one_at_a_time(container, name, payload, until).await;
+    }
     let slots = Arc::new(Semaphore::new(depth));
     // Appends to one segment are acknowledged in order, so awaiting them in submission order
     // sees each acknowledgement as it comes.
@@ -278,6 +285,26 @@ async fn append_until(
     }
     drop(pending);
     collector.await?
+}
+
+/// [`append_until`] with one append in flight: each awaited before the next is submitted, with
+/// no helper task between the acknowledgement and the next append (the baseline has none).
+async fn append_one_at_a_time(
+    container: ContainerHandle,
+    name: String,
+    payload: Bytes,
+    until: Instant,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut latencies = Vec::new();
+    while Instant::now() < until {
+        let submitted = Instant::now();
+        container
+            .submit_append(&name, payload.clone(), AppendConditions::default())
+            .await?
+            .await?;
+        latencies.push(Instant::now() - submitted);
+    }
+    Ok(latencies)
 }
 
 fn percentiles(latencies: &mut [Duration]) -> (Duration, Duration) {

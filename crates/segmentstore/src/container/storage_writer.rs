@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use pravaha_storage::chunk::ChunkStore;
 use pravaha_types::ContainerId;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::warn;
 
@@ -55,19 +55,40 @@ pub fn container_prefix(container: ContainerId) -> String {
     format!("container-{:04}/", container.0)
 }
 
+/// The running writer. [`StorageWriter::stop`] waits for the chunk files being written: a
+/// blocking write cannot be cancelled, and one left running would write into the container's
+/// Tier-2 directory after the container stopped (while it is reopened, or removed).
+pub(super) struct StorageWriter {
+    task: tokio::task::JoinHandle<()>,
+    stop: watch::Sender<bool>,
+}
+
+impl StorageWriter {
+    /// Stops the writer at its next wait; returns once the writes it started have ended. The
+    /// container must have stopped taking requests (the writer's requests then fail at once).
+    pub(super) async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
 pub(super) fn spawn(
     container: ContainerId,
     commands: mpsc::WeakSender<Command>,
     chunks: ChunkStore,
     interval: Duration,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+) -> StorageWriter {
+    let (stop, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(async move {
         let mut busy = false;
         loop {
             // Right after a round that moved data, look for more at once: one chunk per
             // segment per round must not cap a busy segment at one chunk per interval.
             if !busy {
-                tokio::time::sleep(interval).await;
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    _ = stopped.wait_for(|stop| *stop) => return,
+                }
             }
             let Some(commands) = commands.upgrade() else {
                 return;
@@ -77,20 +98,32 @@ pub(super) fn spawn(
             if commands.send(request).await.is_err() {
                 return;
             }
-            let Ok(work) = work.await else {
+            let work = tokio::select! {
+                work = work => work,
+                _ = stopped.wait_for(|stop| *stop) => return,
+            };
+            let Ok(work) = work else {
                 return;
             };
-            busy = run_round(container, &commands, &chunks, work).await;
+            match run_round(container, &commands, &chunks, work, &mut stopped).await {
+                Some(moved) => busy = moved,
+                None => return,
+            }
         }
-    })
+    });
+    StorageWriter { task, stop }
 }
 
+/// Writes a round's chunks and reports them; whether any was stored, or `None` when the
+/// writer was stopped (chunks written and not reported are orphans, removed at the next
+/// recovery).
 async fn run_round(
     container: ContainerId,
     commands: &mpsc::Sender<Command>,
     chunks: &ChunkStore,
     work: Work,
-) -> bool {
+    stopped: &mut watch::Receiver<bool>,
+) -> Option<bool> {
     let mut stored_any = false;
     for name in work.garbage {
         if let Err(error) = chunks.delete(&name).await {
@@ -106,7 +139,7 @@ async fn run_round(
         .collect();
     if let Err(error) = chunks.write_batch(batch).await {
         warn!(%container, %error, "failed to write chunks; will retry");
-        return false;
+        return Some(false);
     }
     for job in work.jobs {
         let length: u64 = job.parts.iter().map(|p| p.len() as u64).sum();
@@ -123,15 +156,19 @@ async fn run_round(
             reply,
         };
         if commands.send(Command::Storage(request)).await.is_err() {
-            return false;
+            return None;
         }
-        if accepted.await.unwrap_or(false) {
+        let accepted = tokio::select! {
+            accepted = accepted => accepted.unwrap_or(false),
+            _ = stopped.wait_for(|stop| *stop) => return None,
+        };
+        if accepted {
             stored_any = true;
         } else {
             let _ = chunks.delete(&job.chunk_name).await;
         }
     }
-    stored_any
+    Some(stored_any)
 }
 
 /// Picks the data to move to Tier-2: for each segment with unstored data, its first unstored

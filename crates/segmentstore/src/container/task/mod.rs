@@ -69,11 +69,14 @@ pub(super) struct Container {
     /// Tier-2 chunks no longer referenced, for the writer to delete.
     garbage: Vec<String>,
     failed: Option<SegmentError>,
-    storage_writer: Option<tokio::task::JoinHandle<()>>,
+    storage_writer: Option<storage_writer::StorageWriter>,
     /// Records sequenced but not yet handed to the log writer.
     outbox: Vec<LogAppend>,
     /// Requests answered by the last durability report (how many writers may append again).
     released: usize,
+    /// Operations just made durable, committed after their requests are answered (a buffer
+    /// kept between reports).
+    durable: Vec<(u64, Operation)>,
 }
 
 pub(super) async fn start(
@@ -116,6 +119,7 @@ pub(super) async fn start(
         storage_writer: None,
         outbox: Vec::new(),
         released: 0,
+        durable: Vec::new(),
         config,
     };
     info!(container = %id, segments = container.committed.segments.len(), "container started");
@@ -174,8 +178,7 @@ impl Container {
         // Stop taking requests; finish what is in flight, then close the log.
         requests.close();
         if let Some(writer) = self.storage_writer.take() {
-            writer.abort();
-            let _ = writer.await;
+            writer.stop().await;
         }
         let stopping = SegmentError::ContainerNotReady(self.id.0);
         for request in std::mem::take(&mut self.throttled) {
@@ -482,18 +485,26 @@ impl Container {
     fn on_log(&mut self, completion: LogCompletion) {
         match completion {
             LogCompletion::Durable(up_to) => {
+                // Answer first, then commit: the writers answered run on the other workers
+                // while this task commits, and no request can see the state in between (this
+                // task takes the next request only after both).
                 let mut released = 0;
+                let mut durable = std::mem::take(&mut self.durable);
                 while self.pending.front().is_some_and(|p| p.sequence <= up_to) {
                     let pending = self.pending.pop_front().expect("checked non-empty");
                     self.in_flight_bytes -= pending.bytes;
-                    if let Some(operation) = pending.operation {
-                        self.commit(pending.sequence, operation);
-                    }
                     released += pending.done.len();
                     for done in pending.done {
                         done(Ok(()));
                     }
+                    if let Some(operation) = pending.operation {
+                        durable.push((pending.sequence, operation));
+                    }
                 }
+                for (sequence, operation) in durable.drain(..) {
+                    self.commit(sequence, operation);
+                }
+                self.durable = durable;
                 self.released = released;
                 self.evict_if_needed();
                 self.drain_throttled();
