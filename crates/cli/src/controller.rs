@@ -96,7 +96,7 @@ pub fn run_controller(args: ControllerArgs, started: Instant) -> anyhow::Result<
     let runtime = runtime()?;
     let result = runtime.block_on(async move {
         let stores = config.segment_stores()?;
-        let controller = Controller::start(controller_config(&config, stores))
+        let controller = Controller::start(controller_config(&config, stores)?)
             .await
             .with_context(|| format!("reaching the segment stores {}", store_list(&config)))?;
         let services = Services::start(&config, controller).await?;
@@ -131,7 +131,7 @@ pub fn run_standalone(args: StandaloneArgs, started: Instant) -> anyhow::Result<
         let node = SegmentStoreNode::all_containers(segment_server.local_addr());
         let stores =
             SegmentStores::new(config.containers, vec![node]).map_err(anyhow::Error::msg)?;
-        let controller = Controller::start(controller_config(&config, stores)).await?;
+        let controller = Controller::start(controller_config(&config, stores)?).await?;
         let services = Services::start(&config, controller).await?;
         let shutdown = ShutdownSignal::install()?;
         print_ready(started);
@@ -159,16 +159,38 @@ fn warn_ignored(config: &Config) {
     }
 }
 
-fn controller_config(config: &Config, stores: SegmentStores) -> ControllerConfig {
+fn controller_config(config: &Config, stores: SegmentStores) -> anyhow::Result<ControllerConfig> {
     let settings = &config.controller;
     let mut controller_config = ControllerConfig::new(stores);
+    if let Some(path) = &settings.password_file {
+        let users = pravaha_controller::auth::Users::load(path)?;
+        let restricted = users.users_with_restricted_acls();
+        if !restricted.is_empty() {
+            tracing::warn!(
+                users = ?restricted,
+                "ACLs are not enforced yet: these users may do everything once authenticated"
+            );
+        }
+        if config.token_signing_key.is_none() {
+            tracing::warn!(
+                "controller.password_file is set but token_signing_key is not: the controller \
+                 checks credentials, the segment stores check nothing"
+            );
+        }
+        eprintln!(
+            "controller credentials: {} user(s) from {}",
+            users.len(),
+            path.display()
+        );
+        controller_config.users = Some(std::sync::Arc::new(users));
+    }
     controller_config.token_signing_key = config.token_signing_key.clone().map(String::into_bytes);
     controller_config.token_lifetime = Duration::from_secs(settings.token_lifetime_secs);
     controller_config.retention_interval = Duration::from_millis(settings.retention_interval_ms);
     controller_config.watermark_interval = Duration::from_millis(settings.watermark_interval_ms);
     controller_config.transaction_sweep_interval =
         Duration::from_millis(settings.transaction_sweep_interval_ms);
-    controller_config
+    Ok(controller_config)
 }
 
 fn store_list(config: &Config) -> String {

@@ -47,6 +47,9 @@ enum Command {
     ///
     /// The output is TOML; it fails as the servers would on a bad configuration.
     Config(CommonArgs),
+    /// Print a password digest for the controller's password file, read from the first line
+    /// of stdin (Pravega's format: a line of the file is `user:DIGEST:acl`).
+    PasswordHash,
     /// Measure performance: writers and readers against a running server (beside the storage
     /// engine in-process), or `bench engine` alone.
     Bench(bench::BenchArgs),
@@ -156,6 +159,7 @@ fn main() -> ExitCode {
         Command::Segmentstore(args) => segmentstore::run(args, started),
         Command::Controller(args) => controller::run_controller(args, started),
         Command::Config(args) => print_config(&args),
+        Command::PasswordHash => print_password_hash(),
         Command::Bench(args) => bench::run(args),
         Command::Scope { client, command } => {
             return cmd::run(client, ClientCommand::Scope(command))
@@ -186,6 +190,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Reads a password from stdin's first line (without its line ending) and prints its digest.
+fn print_password_hash() -> anyhow::Result<()> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        bail!("no password on stdin: pipe one in, e.g. `printf '%s' \"$PASSWORD\" | pravaha password-hash`");
+    }
+    println!("{}", pravaha_controller::auth::hash_password(password));
+    Ok(())
 }
 
 fn print_config(args: &CommonArgs) -> anyhow::Result<()> {

@@ -405,3 +405,106 @@ fn the_controller_finds_a_separate_segment_store_by_configuration() {
     controller.terminate();
     store.terminate();
 }
+
+/// Runs the binary with `stdin` and the given environment: exit success, stdout, stderr.
+fn run_with_stdin(args: &[&str], env: &[(&str, &str)], stdin: &str) -> (bool, String, String) {
+    use std::io::Write as _;
+    let mut child = pravaha(args, env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_password_file_makes_clients_authenticate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hashed, digest, _) = run_with_stdin(&["password-hash"], &[], "1111_aaaa\n");
+    assert!(hashed);
+    let passwd = dir.path().join("passwd");
+    std::fs::write(
+        &passwd,
+        format!(
+            "# Pravega's format\nadmin:{}:prn::*,READ_UPDATE\n",
+            digest.trim()
+        ),
+    )
+    .unwrap();
+    let data_dir = dir.path().join("data");
+    let args = [
+        "standalone",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--segment-store",
+        "127.0.0.1:0",
+        "--grpc",
+        "127.0.0.1:0",
+        "--rest",
+        "127.0.0.1:0",
+    ];
+    let env = [
+        ("PRAVAHA_CONTROLLER_PASSWORD_FILE", passwd.to_str().unwrap()),
+        ("PRAVAHA_TOKEN_SIGNING_KEY", "a long random secret"),
+    ];
+    let mut server = Server::start(pravaha(&args, &env));
+    let users = server.wait_for("controller credentials: ");
+    assert!(users.starts_with("1 user(s) from "), "{users}");
+    let grpc = server.wait_for("controller gRPC on ");
+    server.wait_for("ready in ");
+    let uri = format!("tcp://{grpc}");
+    let client = |args: &[&str], env: &[(&str, &str)], stdin: &str| {
+        let mut all = args.to_vec();
+        all.extend(["--controller", &uri]);
+        run_with_stdin(&all, env, stdin)
+    };
+    let (ok, _, stderr) = client(&["scope", "create", "shop"], &[], "");
+    assert!(!ok);
+    assert!(stderr.contains("check the credentials"), "{stderr}");
+    let wrong = [("PRAVAHA_USERNAME", "admin"), ("PRAVAHA_PASSWORD", "nope")];
+    let (ok, _, stderr) = client(&["scope", "create", "shop"], &wrong, "");
+    assert!(!ok);
+    assert!(stderr.contains("invalid user name or password"), "{stderr}");
+
+    let admin = [
+        ("PRAVAHA_USERNAME", "admin"),
+        ("PRAVAHA_PASSWORD", "1111_aaaa"),
+    ];
+    let steps: [(&[&str], &str, &str); 5] = [
+        (&["scope", "create", "shop"], "", "created scope shop\n"),
+        (
+            &["stream", "create", "shop/orders"],
+            "",
+            "created stream shop/orders\n",
+        ),
+        (
+            &["write", "shop/orders"],
+            "one\ntwo\n",
+            "wrote 2 events (6 bytes) to shop/orders\n",
+        ),
+        (
+            &["stream", "seal", "shop/orders"],
+            "",
+            "sealed stream shop/orders\n",
+        ),
+        (&["read", "shop/orders"], "", "one\ntwo\n"),
+    ];
+    for (args, stdin, expected) in steps {
+        let (ok, stdout, stderr) = client(args, &admin, stdin);
+        assert!(ok, "{args:?}: {stderr}");
+        assert_eq!(stdout, expected, "{args:?}");
+    }
+    server.terminate();
+}

@@ -582,11 +582,30 @@ fn delegation_tokens_when_auth_is_on() {
     use bytes::BytesMut;
     use std::io::{Read, Write};
 
-    let standalone = Standalone::start_with_args(&["--token-signing-key", "interop-secret"]);
+    // The controller checks the official client's Basic credentials against a password file in
+    // Pravega's format.
+    let dir = tempfile::tempdir().unwrap();
+    let passwd = dir.path().join("passwd");
+    let digest = pravaha_controller::auth::hash_password("1111_aaaa");
+    std::fs::write(&passwd, format!("admin:{digest}:prn::*,READ_UPDATE\n")).unwrap();
+    let config_file = dir.path().join("pravaha.toml");
+    std::fs::write(
+        &config_file,
+        format!(
+            "[controller]\npassword_file = {:?}\n",
+            passwd.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let standalone = Standalone::start_with_args(&[
+        "--token-signing-key",
+        "interop-secret",
+        "--config",
+        config_file.to_str().unwrap(),
+    ]);
     // With auth enabled the official client asks the controller for a delegation token per
-    // stream and presents it to the segment store (and sends credentials to the controller,
-    // which does not check them yet); the controller signs a token of its own for its metadata
-    // and workflows.
+    // stream and presents it to the segment store, and sends its credentials with every
+    // controller call; the controller signs a token of its own for its metadata and workflows.
     let config = ClientConfigBuilder::default()
         .controller_uri(standalone.controller_uri().as_str())
         .is_auth_enabled(true)
@@ -619,6 +638,23 @@ fn delegation_tokens_when_auth_is_on() {
     });
     let reads = read_stream(&factory, &stream, "securedReader", 100);
     assert_complete_in_order(&reads, &BTreeMap::from([(0, 50), (1, 50)]));
+
+    // Without credentials the controller refuses: the password file is in force.
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_pravaha"))
+        .args([
+            "scope",
+            "list",
+            "--controller",
+            standalone.controller_uri().as_str(),
+        ])
+        .env_remove("PRAVAHA_USERNAME")
+        .env_remove("PRAVAHA_PASSWORD")
+        .env_remove("PRAVAHA_CLIENT_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("authentication required"), "{stderr}");
 
     // Without a token, the segment store refuses: the test above did not pass by auth being off.
     let mut socket = std::net::TcpStream::connect(standalone.listeners.segment_store).unwrap();

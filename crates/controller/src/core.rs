@@ -36,6 +36,9 @@ pub struct ControllerConfig {
     pub token_signing_key: Option<Vec<u8>>,
     /// How long issued delegation tokens are valid.
     pub token_lifetime: Duration,
+    /// With users, every gRPC and REST call (but health) must carry Basic credentials of one of
+    /// them; `None` checks no credentials (see [`crate::auth`]).
+    pub users: Option<Arc<crate::auth::Users>>,
     /// Test hook for crash tests: a workflow stops (hangs) after this many segment-store steps.
     pub pause_workflow_after_steps: Option<usize>,
     /// How often expired transactions are aborted and interrupted commits finished.
@@ -54,6 +57,7 @@ impl ControllerConfig {
             page_size: 1000,
             token_signing_key: None,
             token_lifetime: Duration::from_secs(600),
+            users: None,
             pause_workflow_after_steps: None,
             transaction_sweep_interval: Duration::from_secs(1),
             retention_interval: Duration::from_secs(60),

@@ -8,6 +8,7 @@
 //! - [`readergroups`], [`subscribers`], [`kvtables`]: reader groups, the subscribers that hold
 //!   back truncation, and Java Key-Value Tables, with their records.
 
+pub mod auth;
 mod autoscale;
 mod core;
 mod directory;

@@ -4,7 +4,8 @@
 //!
 //! - Errors are `{"code": <status>, "message": "..."}`; [`error::status_of`] maps every
 //!   controller failure to its status.
-//! - An `Authorization` header is accepted and ignored: auth is not enforced on this API yet.
+//! - With users configured ([`crate::auth`]), every route but `/v1/health*` needs Basic
+//!   credentials (401 otherwise); without, an `Authorization` header is ignored.
 //! - Reader groups are the controller's records; their online readers are not known to it.
 //! - `GET /v1/openapi.json` serves an OpenAPI 3 description of exactly these routes.
 
@@ -72,7 +73,42 @@ pub fn router(controller: Controller) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            controller.clone(),
+            require_credentials,
+        ))
         .with_state(controller)
+}
+
+/// Refuses calls without valid credentials when users are configured. Health routes stay open,
+/// for liveness and readiness probes.
+async fn require_credentials(
+    axum::extract::State(controller): axum::extract::State<Controller>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let Some(users) = &controller.config().users else {
+        return next.run(request).await;
+    };
+    if request.uri().path().starts_with("/v1/health") {
+        return next.run(request).await;
+    }
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    match users.authenticate(header) {
+        Ok(_) => next.run(request).await,
+        Err(failure) => {
+            let mut response =
+                ApiError::new(StatusCode::UNAUTHORIZED, failure.to_string()).into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Basic realm=\"pravaha\""),
+            );
+            response
+        }
+    }
 }
 
 async fn openapi() -> impl IntoResponse {

@@ -39,7 +39,22 @@ impl ControllerServer {
         let rest_addr = rest_listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
 
-        let service = ControllerServiceServer::new(GrpcService::new(controller.clone(), grpc_addr));
+        let users = controller.config().users.clone();
+        let service = ControllerServiceServer::with_interceptor(
+            GrpcService::new(controller.clone(), grpc_addr),
+            move |request: tonic::Request<()>| {
+                if let Some(users) = &users {
+                    let header = request
+                        .metadata()
+                        .get("authorization")
+                        .and_then(|value| value.to_str().ok());
+                    users
+                        .authenticate(header)
+                        .map_err(|failure| tonic::Status::unauthenticated(failure.to_string()))?;
+                }
+                Ok(request)
+            },
+        );
         let mut grpc_stopped = stopped.clone();
         let grpc = tokio::spawn(async move {
             let incoming =

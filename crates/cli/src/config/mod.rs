@@ -79,6 +79,10 @@ pub struct ControllerSettings {
     pub watermark_interval_ms: u64,
     pub transaction_sweep_interval_ms: u64,
     pub token_lifetime_secs: u64,
+    /// Users and password digests in Pravega's format; every call must carry Basic credentials
+    /// of one of them. `None` = no credentials checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
     /// Empty = one segment store at `segment_store.listen` owning every container.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub segment_stores: Vec<SegmentStoreEntry>,
@@ -157,6 +161,7 @@ impl Default for ControllerSettings {
             watermark_interval_ms: millis(controller.watermark_interval),
             transaction_sweep_interval_ms: millis(controller.transaction_sweep_interval),
             token_lifetime_secs: controller.token_lifetime.as_secs(),
+            password_file: None,
             segment_stores: Vec::new(),
         }
     }

@@ -50,6 +50,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("controller.watermark_interval_ms", POSITIVE),
     ("controller.transaction_sweep_interval_ms", POSITIVE),
     ("controller.token_lifetime_secs", POSITIVE),
+    ("controller.password_file", Kind::Text),
     ("controller.segment_stores", Kind::Stores),
 ];
 
