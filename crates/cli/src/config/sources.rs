@@ -362,6 +362,7 @@ mod tests {
             },
             controller: ControllerSettings {
                 segment_stores: vec![parse_store_spec("127.0.0.1:1").unwrap()],
+                password_file: Some("passwd".into()),
                 ..ControllerSettings::default()
             },
             ..Config::default()
