@@ -164,13 +164,6 @@ fn controller_config(config: &Config, stores: SegmentStores) -> anyhow::Result<C
     let mut controller_config = ControllerConfig::new(stores);
     if let Some(path) = &settings.password_file {
         let users = pravaha_controller::auth::Users::load(path)?;
-        let restricted = users.users_with_restricted_acls();
-        if !restricted.is_empty() {
-            tracing::warn!(
-                users = ?restricted,
-                "ACLs are not enforced yet: these users may do everything once authenticated"
-            );
-        }
         if config.token_signing_key.is_none() {
             tracing::warn!(
                 "controller.password_file is set but token_signing_key is not: the controller \

@@ -8,8 +8,13 @@
 //! one with a 32-byte random salt and 5000 iterations, as Pravega's tool does.
 //!
 //! Clients send `authorization: Basic base64(user:password)`, as Pravega's clients do with
-//! their default credentials. ACLs (`prn::/scope:s,READ;...`) are read and kept but not yet
-//! enforced: every authenticated user may call everything (see docs/security.md).
+//! their default credentials.
+//!
+//! A user's ACL is a `;`-separated list of `RESOURCE_PATTERN,PERMISSION` entries, e.g.
+//! `prn::/scope:shop,READ_UPDATE;prn::/scope:shop/*,READ`. As in Pravega, the first entry whose
+//! pattern matches the whole resource name decides (`*` matches any text), no match means
+//! `NONE`, and an entry that is not `pattern,NONE|READ|READ_UPDATE` is ignored. Resource names
+//! are Pravega's: see [`resource`].
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -56,7 +61,114 @@ pub enum AuthFailure {
 
 struct User {
     digest: Digest64,
-    acl: String,
+    acl: Vec<AccessEntry>,
+}
+
+/// What a user may do with a resource, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Permission {
+    None,
+    Read,
+    ReadUpdate,
+}
+
+impl Permission {
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "NONE" => Some(Self::None),
+            "READ" => Some(Self::Read),
+            "READ_UPDATE" => Some(Self::ReadUpdate),
+            _ => None,
+        }
+    }
+
+    /// The name Pravega uses (in ACLs and delegation tokens).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "NONE",
+            Self::Read => "READ",
+            Self::ReadUpdate => "READ_UPDATE",
+        }
+    }
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One ACL entry: a resource pattern (`*` matches any text) and what it grants.
+#[derive(Debug, Clone)]
+struct AccessEntry {
+    pattern: String,
+    permission: Permission,
+}
+
+/// Parses an ACL; malformed entries are skipped, as Pravega skips them.
+fn parse_acl(acl: &str) -> Vec<AccessEntry> {
+    acl.split(';')
+        .filter_map(|entry| {
+            let mut fields = entry.split(',');
+            let (Some(pattern), Some(permission), None) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                return None;
+            };
+            let pattern = pattern.trim();
+            if pattern.is_empty() {
+                return None;
+            }
+            Some(AccessEntry {
+                pattern: pattern.to_owned(),
+                permission: Permission::parse(permission.trim())?,
+            })
+        })
+        .collect()
+}
+
+/// Whether `pattern` matches all of `text`, `*` matching any run of characters.
+fn matches(pattern: &str, text: &str) -> bool {
+    let mut pieces = pattern.split('*');
+    let first = pieces.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let pieces: Vec<&str> = pieces.collect();
+    let Some((last, middle)) = pieces.split_last() else {
+        return rest.is_empty();
+    };
+    for piece in middle {
+        match rest.find(piece) {
+            Some(at) => rest = &rest[at + piece.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+/// Pravega's resource names, which ACL patterns and delegation tokens refer to.
+pub mod resource {
+    /// Everything: the system as a whole (creating and listing scopes).
+    pub fn root() -> String {
+        "prn::/".to_owned()
+    }
+
+    pub fn scope(scope: &str) -> String {
+        format!("prn::/scope:{scope}")
+    }
+
+    pub fn stream(scope: &str, stream: &str) -> String {
+        format!("prn::/scope:{scope}/stream:{stream}")
+    }
+
+    pub fn reader_group(scope: &str, group: &str) -> String {
+        format!("prn::/scope:{scope}/reader-group:{group}")
+    }
+
+    pub fn key_value_table(scope: &str, table: &str) -> String {
+        format!("prn::/scope:{scope}/key-value-table:{table}")
+    }
 }
 
 /// A decoded password digest.
@@ -65,6 +177,10 @@ struct Digest64 {
     salt: Vec<u8>,
     hash: Vec<u8>,
 }
+
+/// The authenticated user of a call, put in the request's extensions by the listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller(pub String);
 
 /// The users of a password file.
 pub struct Users {
@@ -114,7 +230,7 @@ impl Users {
                 return Err((index + 1, "empty user name".into()));
             }
             let digest = decode_digest(digest).map_err(|reason| (index + 1, reason))?;
-            let acl = fields.next().unwrap_or_default().trim().to_owned();
+            let acl = parse_acl(fields.next().unwrap_or_default());
             if users
                 .insert(name.to_owned(), User { digest, acl })
                 .is_some()
@@ -142,17 +258,16 @@ impl Users {
         self.users.is_empty()
     }
 
-    /// Users whose ACL grants less than everything (`prn::*,READ_UPDATE`): ACLs are not
-    /// enforced yet, so these users can do more than their file says.
-    pub fn users_with_restricted_acls(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self
-            .users
-            .iter()
-            .filter(|(_, user)| !grants_everything(&user.acl))
-            .map(|(name, _)| name.as_str())
-            .collect();
-        names.sort_unstable();
-        names
+    /// What `user` may do with `resource` (`NONE` for an unknown user).
+    pub fn permission(&self, user: &str, resource: &str) -> Permission {
+        self.users
+            .get(user)
+            .and_then(|user| {
+                user.acl
+                    .iter()
+                    .find(|entry| matches(&entry.pattern, resource))
+            })
+            .map_or(Permission::None, |entry| entry.permission)
     }
 
     /// Checks an `authorization` header value; returns the user's name.
@@ -199,13 +314,6 @@ impl Users {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .contains(key)
     }
-}
-
-fn grants_everything(acl: &str) -> bool {
-    acl.split(';').map(str::trim).any(|entry| {
-        let (resource, permission) = entry.split_once(',').unwrap_or((entry, ""));
-        resource.trim() == "prn::*" && permission.trim().eq_ignore_ascii_case("READ_UPDATE")
-    })
 }
 
 /// A digest for `password` in the password file's format (random salt).
@@ -337,7 +445,58 @@ mod tests {
             users.authenticate(Some("Basic !!!")),
             Err(AuthFailure::Malformed)
         );
-        assert_eq!(users.users_with_restricted_acls(), vec!["reader"]);
+    }
+
+    #[test]
+    fn the_first_matching_acl_entry_decides() {
+        let file = format!(
+            "admin:{d}:prn::*,READ_UPDATE\n\
+             shop:{d}:prn::/scope:shop/stream:audit,READ; prn::/scope:shop*,READ_UPDATE;\
+             prn::/,READ;bad entry;prn::/scope:x,WRITE\n\
+             none:{d}\n",
+            d = hash_password("p")
+        );
+        let users = Users::parse(&file).unwrap();
+        let check = |user: &str, resource: String| users.permission(user, &resource);
+        assert_eq!(check("admin", resource::root()), Permission::ReadUpdate);
+        assert_eq!(
+            check("admin", resource::stream("any", "thing")),
+            Permission::ReadUpdate
+        );
+        assert_eq!(
+            check("shop", resource::scope("shop")),
+            Permission::ReadUpdate
+        );
+        assert_eq!(
+            check("shop", resource::stream("shop", "orders")),
+            Permission::ReadUpdate
+        );
+        // An earlier entry wins over a later, broader one.
+        assert_eq!(
+            check("shop", resource::stream("shop", "audit")),
+            Permission::Read
+        );
+        assert_eq!(check("shop", resource::root()), Permission::Read);
+        assert_eq!(check("shop", resource::scope("other")), Permission::None);
+        // The malformed entries were skipped.
+        assert_eq!(check("shop", resource::scope("x")), Permission::None);
+        assert_eq!(check("none", resource::root()), Permission::None);
+        assert_eq!(check("nobody", resource::root()), Permission::None);
+    }
+
+    #[test]
+    fn patterns_match_whole_names() {
+        assert!(matches("prn::*", "prn::/scope:a/stream:b"));
+        assert!(matches("prn::/scope:a/*", "prn::/scope:a/stream:b"));
+        assert!(!matches("prn::/scope:a/*", "prn::/scope:a"));
+        assert!(matches("prn::/scope:a", "prn::/scope:a"));
+        assert!(!matches("prn::/scope:a", "prn::/scope:ab"));
+        assert!(matches("prn::/scope:*/stream:b", "prn::/scope:a/stream:b"));
+        assert!(!matches(
+            "prn::/scope:*/stream:b",
+            "prn::/scope:a/stream:bc"
+        ));
+        assert!(matches("*", ""));
     }
 
     #[test]

@@ -915,14 +915,42 @@ impl Controller {
             .locate(&qualified_segment_name(scope, stream, segment_id))
     }
 
-    /// A delegation token for the stream: empty with auth off.
+    /// What `caller` may do with `resource`: everything when no users are configured, nothing
+    /// for a call that carried no credentials when they are (see [`crate::auth`]).
+    pub fn permission(
+        &self,
+        caller: Option<&crate::auth::Caller>,
+        resource: &str,
+    ) -> crate::auth::Permission {
+        let Some(users) = &self.inner.config.users else {
+            return crate::auth::Permission::ReadUpdate;
+        };
+        match caller {
+            Some(crate::auth::Caller(user)) => users.permission(user, resource),
+            None => crate::auth::Permission::None,
+        }
+    }
+
+    /// A delegation token for the stream, granting everything: empty with auth off.
     pub fn delegation_token(&self, scope: &str, stream: &str) -> Result<String, ControllerError> {
+        self.delegation_token_for(scope, stream, crate::auth::Permission::ReadUpdate)
+    }
+
+    /// A delegation token for the stream granting `permission` (`READ` or `READ_UPDATE`):
+    /// empty with auth off.
+    pub fn delegation_token_for(
+        &self,
+        scope: &str,
+        stream: &str,
+        permission: crate::auth::Permission,
+    ) -> Result<String, ControllerError> {
         let Some(key) = &self.inner.config.token_signing_key else {
             return Ok(String::new());
         };
         sign_token(
             key,
-            &format!("prn::/scope:{scope}/stream:{stream}"),
+            &crate::auth::resource::stream(scope, stream),
+            permission.as_str(),
             self.inner.config.token_lifetime,
         )
         .map_err(|error| ControllerError::Internal(format!("signing a token: {error}")))
@@ -1087,7 +1115,7 @@ pub(crate) fn segment_client_config(config: &ControllerConfig) -> ClientConfig {
         let lifetime = config.token_lifetime;
         client.default_token = Some(Arc::new(move || {
             // HS256 over a fixed claim set cannot fail.
-            sign_token(&key, "prn::/*", lifetime).unwrap_or_default()
+            sign_token(&key, "prn::/*", "READ_UPDATE", lifetime).unwrap_or_default()
         }));
     }
     client
@@ -1098,6 +1126,7 @@ pub(crate) fn segment_client_config(config: &ControllerConfig) -> ClientConfig {
 fn sign_token(
     key: &[u8],
     resource: &str,
+    permission: &str,
     lifetime: Duration,
 ) -> Result<String, jsonwebtoken::errors::Error> {
     let expires = now_ms() / 1000 + i64::try_from(lifetime.as_secs()).unwrap_or(600);
@@ -1105,7 +1134,7 @@ fn sign_token(
         "sub": "pravaha-controller",
         "aud": "segmentstore",
         "exp": expires,
-        resource: "READ_UPDATE",
+        resource: permission,
     });
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),

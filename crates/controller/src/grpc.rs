@@ -14,6 +14,7 @@ use pravaha_controller_api::v1 as api;
 use pravaha_controller_api::ControllerService;
 use tonic::{Request, Response, Status};
 
+use crate::auth::{resource, Caller, Permission};
 use crate::core::{Controller, ScaleStatus};
 use crate::error::ControllerError;
 use crate::model::{
@@ -42,6 +43,53 @@ type Reply<T> = Result<Response<T>, Status>;
 
 fn ok<T>(message: T) -> Reply<T> {
     Ok(Response::new(message))
+}
+
+/// Requests that name one stream, so that a call can be authorized before it is taken apart.
+trait NamesStream {
+    fn stream_named(&self) -> Option<&api::StreamInfo>;
+}
+
+macro_rules! names_stream {
+    ($($message:ty => |$m:ident| $stream:expr;)*) => {
+        $(impl NamesStream for $message {
+            fn stream_named(&self) -> Option<&api::StreamInfo> {
+                let $m = self;
+                $stream
+            }
+        })*
+    };
+}
+
+names_stream! {
+    api::StreamInfo => |m| Some(m);
+    api::StreamConfig => |m| m.stream_info.as_ref();
+    api::StreamCut => |m| m.stream_info.as_ref();
+    api::SegmentId => |m| m.stream_info.as_ref();
+    api::GetEpochSegmentsRequest => |m| m.stream_info.as_ref();
+    api::GetSegmentsRequest => |m| m.stream_info.as_ref();
+    api::StreamCutRange => |m| m.stream_info.as_ref();
+    api::ScaleRequest => |m| m.stream_info.as_ref();
+    api::ScaleStatusRequest => |m| m.stream_info.as_ref();
+    api::CreateTxnRequest => |m| m.stream_info.as_ref();
+    api::PingTxnRequest => |m| m.stream_info.as_ref();
+    api::TxnRequest => |m| m.stream_info.as_ref();
+    api::ListCompletedTxnRequest => |m| m.stream_info.as_ref();
+    api::RemoveWriterRequest => |m| m.stream.as_ref();
+    api::TimestampFromWriter => |m| m.position.as_ref().and_then(|p| p.stream_info.as_ref());
+    api::SubscriberStreamCut => |m| m.stream_cut.as_ref().and_then(|c| c.stream_info.as_ref());
+}
+
+/// The resource a stream name stands for, as Pravega's controller checks it: a reader group's
+/// state stream (`_RG<group>`) is the reader group, a mark stream (`_MARK<stream>`) its stream.
+fn named_resource(scope: &str, stream: &str) -> String {
+    if let Some(group) = stream.strip_prefix("_RG") {
+        resource::reader_group(scope, group)
+    } else if let Some(marked) = stream.strip_prefix("_MARK") {
+        resource::stream(scope, marked)
+    } else {
+        resource::stream(scope, stream)
+    }
 }
 
 /// The gRPC status for a failure that has no place in the reply's status enum.
@@ -243,14 +291,108 @@ fn cut_from_api(cut: &std::collections::HashMap<i64, i64>) -> BTreeMap<i64, i64>
 }
 
 impl GrpcService {
-    fn token(&self, scope: &str, stream: &str) -> Result<String, Status> {
+    /// What the caller of `request` may do with `resource`: everything when no users are
+    /// configured (see [`crate::auth`]).
+    fn granted<T>(&self, request: &Request<T>, resource: &str) -> Permission {
+        self.granted_to(request.extensions().get::<Caller>(), resource)
+    }
+
+    fn granted_to(&self, caller: Option<&Caller>, resource: &str) -> Permission {
+        self.controller.permission(caller, resource)
+    }
+
+    /// Refuses the call (`PERMISSION_DENIED`) unless its caller has `needed` on `resource`;
+    /// returns what the caller has.
+    fn require<T>(
+        &self,
+        request: &Request<T>,
+        resource: &str,
+        needed: Permission,
+    ) -> Result<Permission, Status> {
+        let granted = self.granted(request, resource);
+        if granted >= needed {
+            return Ok(granted);
+        }
+        let user = request
+            .extensions()
+            .get::<Caller>()
+            .map_or("the caller", |caller| caller.0.as_str());
+        Err(Status::permission_denied(format!(
+            "{user} has {granted} on {resource}; this call needs {needed}"
+        )))
+    }
+
+    /// [`Self::require`] on the stream the request names.
+    fn require_stream<T: NamesStream>(
+        &self,
+        request: &Request<T>,
+        needed: Permission,
+    ) -> Result<Permission, Status> {
+        let info = request
+            .get_ref()
+            .stream_named()
+            .ok_or_else(|| Status::invalid_argument("streamInfo is missing"))?;
+        self.require(
+            request,
+            &resource::stream(&info.scope, &info.stream),
+            needed,
+        )
+    }
+
+    /// [`Self::require`] on what the named stream stands for ([`named_resource`]).
+    fn require_named<T: NamesStream>(
+        &self,
+        request: &Request<T>,
+        needed: Permission,
+    ) -> Result<Permission, Status> {
+        let info = request
+            .get_ref()
+            .stream_named()
+            .ok_or_else(|| Status::invalid_argument("streamInfo is missing"))?;
+        self.require(request, &named_resource(&info.scope, &info.stream), needed)
+    }
+
+    /// For calls that hand out a token unless the caller asks for no access: with access
+    /// operation `NONE` the caller needs READ and gets no token (`NONE` returned), otherwise
+    /// READ_UPDATE on what the stream stands for.
+    fn access_or_update<T: NamesStream>(&self, request: &Request<T>) -> Result<Permission, Status> {
+        use api::stream_info::AccessOperation as Op;
+        let none = request
+            .get_ref()
+            .stream_named()
+            .is_some_and(|info| info.access_operation == Op::None as i32);
+        if none {
+            self.require_named(request, Permission::Read)?;
+            Ok(Permission::None)
+        } else {
+            self.require_named(request, Permission::ReadUpdate)
+        }
+    }
+
+    /// [`Self::token`], or no token for `NONE`.
+    fn token_unless_none(
+        &self,
+        scope: &str,
+        stream: &str,
+        grant: Permission,
+    ) -> Result<String, Status> {
+        if grant == Permission::None {
+            return Ok(String::new());
+        }
+        self.token(scope, stream, grant)
+    }
+
+    /// A delegation token for the stream granting `granted` (what the caller has on it).
+    fn token(&self, scope: &str, stream: &str, granted: Permission) -> Result<String, Status> {
         self.controller
-            .delegation_token(scope, stream)
+            .delegation_token_for(scope, stream, granted)
             .map_err(status)
     }
 
+    /// A page of the scope's streams (with `tag`), only those `caller` may read.
     async fn list_streams(
         &self,
+        caller: Option<&Caller>,
         scope: String,
         token: Option<api::ContinuationToken>,
         tag: Option<&str>,
@@ -261,6 +403,10 @@ impl GrpcService {
             Ok((streams, next)) => ok(api::StreamsInScopeResponse {
                 streams: streams
                     .iter()
+                    .filter(|r| {
+                        let stream = resource::stream(&r.scope, &r.name);
+                        self.granted_to(caller, &stream) >= Permission::Read
+                    })
                     .map(|r| make_stream_info(&r.scope, &r.name))
                     .collect(),
                 continuation_token: Some(api::ContinuationToken { token: next }),
@@ -275,7 +421,11 @@ impl GrpcService {
         }
     }
 
-    async fn successors(&self, request: api::SegmentId) -> Reply<api::SuccessorResponse> {
+    async fn successors(
+        &self,
+        request: api::SegmentId,
+        granted: Permission,
+    ) -> Reply<api::SuccessorResponse> {
         let (scope, stream) = stream_info(request.stream_info)?;
         let record = self
             .controller
@@ -295,7 +445,7 @@ impl GrpcService {
                     },
                 )
                 .collect(),
-            delegation_token: self.token(&scope, &stream)?,
+            delegation_token: self.token(&scope, &stream, granted)?,
         })
     }
 }
@@ -325,6 +475,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::ScopeInfo>,
     ) -> Reply<api::CreateScopeStatus> {
+        self.require(&request, &resource::root(), Permission::ReadUpdate)?;
         use api::create_scope_status::Status as S;
         let scope = request.into_inner().scope;
         let result = match self.controller.create_scope(&scope).await {
@@ -342,6 +493,11 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::ScopeInfo>,
     ) -> Reply<api::ExistsResponse> {
+        self.require(
+            &request,
+            &resource::scope(&request.get_ref().scope),
+            Permission::Read,
+        )?;
         let scope = request.into_inner().scope;
         let exists = self.controller.scope_exists(&scope).await.map_err(status)?;
         ok(api::ExistsResponse { exists })
@@ -351,12 +507,18 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::ScopesRequest>,
     ) -> Reply<api::ScopesResponse> {
+        // As Pravega: READ on the root, and only the scopes the caller may read.
+        self.require(&request, &resource::root(), Permission::Read)?;
+        let caller = request.extensions().get::<Caller>().cloned();
         let token = request
             .into_inner()
             .continuation_token
             .map(|t| t.token)
             .unwrap_or_default();
-        let (scopes, next) = self.controller.list_scopes(&token).await.map_err(status)?;
+        let (mut scopes, next) = self.controller.list_scopes(&token).await.map_err(status)?;
+        scopes.retain(|scope| {
+            self.granted_to(caller.as_ref(), &resource::scope(scope)) >= Permission::Read
+        });
         ok(api::ScopesResponse {
             scopes,
             continuation_token: Some(api::ContinuationToken { token: next }),
@@ -367,6 +529,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::ScopeInfo>,
     ) -> Reply<api::DeleteScopeStatus> {
+        self.require(&request, &resource::root(), Permission::ReadUpdate)?;
         let scope = request.into_inner().scope;
         delete_scope_status(self.controller.delete_scope(&scope).await)
     }
@@ -375,6 +538,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::ScopeInfo>,
     ) -> Reply<api::DeleteScopeStatus> {
+        self.require(&request, &resource::root(), Permission::ReadUpdate)?;
         use api::delete_scope_status::Status as S;
         let scope = request.into_inner().scope;
         if !self.controller.scope_exists(&scope).await.map_err(status)? {
@@ -417,6 +581,16 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::StreamConfig>,
     ) -> Reply<api::CreateStreamStatus> {
+        let needed = match request.get_ref().stream_named() {
+            Some(info) if info.stream.starts_with("_MARK") => Permission::Read,
+            _ => Permission::ReadUpdate,
+        };
+        let scope = request
+            .get_ref()
+            .stream_named()
+            .map(|info| resource::scope(&info.scope))
+            .unwrap_or_default();
+        self.require(&request, &scope, needed)?;
         use api::create_stream_status::Status as S;
         let request = request.into_inner();
         let (scope, stream) = stream_info(request.stream_info.clone())?;
@@ -437,6 +611,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::StreamConfig>,
     ) -> Reply<api::UpdateStreamStatus> {
+        self.require_named(&request, Permission::ReadUpdate)?;
         use api::update_stream_status::Status as S;
         let request = request.into_inner();
         let (scope, stream) = stream_info(request.stream_info.clone())?;
@@ -462,6 +637,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::StreamInfo>,
     ) -> Reply<api::StreamConfig> {
+        self.require_stream(&request, Permission::Read)?;
         let info = request.into_inner();
         let record = self
             .controller
@@ -475,6 +651,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::StreamInfo>,
     ) -> Reply<api::ExistsResponse> {
+        self.require_stream(&request, Permission::Read)?;
         let info = request.into_inner();
         let exists = match self.controller.stream(&info.scope, &info.stream).await {
             Ok(_) => true,
@@ -488,19 +665,25 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::StreamsInScopeRequest>,
     ) -> Reply<api::StreamsInScopeResponse> {
-        let request = request.into_inner();
-        let scope = request.scope.map(|s| s.scope).unwrap_or_default();
-        self.list_streams(scope, request.continuation_token, None)
-            .await
+        let caller = request.extensions().get::<Caller>().cloned();
+        let scope = request.get_ref().scope.clone().map(|s| s.scope);
+        let scope = scope.unwrap_or_default();
+        self.require(&request, &resource::scope(&scope), Permission::Read)?;
+        let token = request.into_inner().continuation_token;
+        self.list_streams(caller.as_ref(), scope, token, None).await
     }
 
     async fn list_streams_in_scope_for_tag(
         &self,
         request: Request<api::StreamsInScopeWithTagRequest>,
     ) -> Reply<api::StreamsInScopeResponse> {
+        let caller = request.extensions().get::<Caller>().cloned();
+        let scope = request.get_ref().scope.clone().map(|s| s.scope);
+        let scope = scope.unwrap_or_default();
+        self.require(&request, &resource::scope(&scope), Permission::Read)?;
         let request = request.into_inner();
-        let scope = request.scope.map(|s| s.scope).unwrap_or_default();
-        self.list_streams(scope, request.continuation_token, Some(&request.tag))
+        let tag = Some(request.tag.as_str());
+        self.list_streams(caller.as_ref(), scope, request.continuation_token, tag)
             .await
     }
 
@@ -508,6 +691,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::StreamCut>,
     ) -> Reply<api::UpdateStreamStatus> {
+        self.require_stream(&request, Permission::ReadUpdate)?;
         let request = request.into_inner();
         let (scope, stream) = stream_info(request.stream_info)?;
         let result = self
@@ -521,6 +705,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::StreamInfo>,
     ) -> Reply<api::UpdateStreamStatus> {
+        self.require_stream(&request, Permission::ReadUpdate)?;
         let info = request.into_inner();
         let result = self.controller.seal_stream(&info.scope, &info.stream).await;
         self.update_status(&info.scope, result).await
@@ -530,6 +715,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::StreamInfo>,
     ) -> Reply<api::DeleteStreamStatus> {
+        self.require_stream(&request, Permission::ReadUpdate)?;
         use api::delete_stream_status::Status as S;
         let info = request.into_inner();
         let result = match self
@@ -547,13 +733,44 @@ impl ControllerService for GrpcService {
         })
     }
 
+    /// As Pravega's controller: the token grants what the access operation asks for, once the
+    /// caller is found to have it (`UNSPECIFIED`, from older clients, asks for everything).
     async fn get_delegation_token(
         &self,
         request: Request<api::StreamInfo>,
     ) -> Reply<api::DelegationToken> {
+        use api::stream_info::AccessOperation as Op;
+        let info = request.get_ref();
+        let operation = Op::try_from(info.access_operation).unwrap_or(Op::Unspecified);
+        let internal = info.stream.starts_with('_');
+        let named = named_resource(&info.scope, &info.stream);
+        let plain = resource::stream(&info.scope, &info.stream);
+        let (checked, needed, grant) = match operation {
+            Op::Unspecified => (named, Permission::ReadUpdate, Permission::ReadUpdate),
+            Op::Any => {
+                return Err(Status::invalid_argument(
+                    "accessOperation ANY names no permission to grant",
+                ))
+            }
+            Op::Write | Op::ReadWrite if internal => {
+                // Readers write their group's state; writers write marks for watermarks.
+                let needed = if info.stream.starts_with("_MARK") {
+                    Permission::Read
+                } else {
+                    Permission::ReadUpdate
+                };
+                (named, needed, Permission::ReadUpdate)
+            }
+            Op::Write | Op::ReadWrite => (plain, Permission::ReadUpdate, Permission::ReadUpdate),
+            Op::Read if internal => (named, Permission::Read, Permission::Read),
+            Op::Read => (plain, Permission::Read, Permission::Read),
+            Op::None if internal => (named, Permission::Read, Permission::Read),
+            Op::None => (plain, Permission::Read, Permission::None),
+        };
+        self.require(&request, &checked, needed)?;
         let info = request.into_inner();
         ok(api::DelegationToken {
-            delegation_token: self.token(&info.scope, &info.stream)?,
+            delegation_token: self.token(&info.scope, &info.stream, grant)?,
         })
     }
 
@@ -561,6 +778,9 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::StreamInfo>,
     ) -> Reply<api::SegmentRanges> {
+        // As Pravega: a caller asking for no access needs READ and gets no token; anyone else
+        // needs READ_UPDATE and gets a token for it.
+        let grant = self.access_or_update(&request)?;
         let info = request.into_inner();
         let record = self
             .controller
@@ -573,7 +793,7 @@ impl ControllerService for GrpcService {
                 .iter()
                 .map(|r| segment_range(&info.scope, &info.stream, r))
                 .collect(),
-            delegation_token: self.token(&info.scope, &info.stream)?,
+            delegation_token: self.token_unless_none(&info.scope, &info.stream, grant)?,
         })
     }
 
@@ -581,6 +801,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::GetEpochSegmentsRequest>,
     ) -> Reply<api::SegmentRanges> {
+        let granted = self.require_stream(&request, Permission::ReadUpdate)?;
         let request = request.into_inner();
         let (scope, stream) = stream_info(request.stream_info)?;
         let record = self
@@ -603,7 +824,7 @@ impl ControllerService for GrpcService {
                 .iter()
                 .map(|r| segment_range(&scope, &stream, r))
                 .collect(),
-            delegation_token: self.token(&scope, &stream)?,
+            delegation_token: self.token(&scope, &stream, granted)?,
         })
     }
 
@@ -611,6 +832,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::GetSegmentsRequest>,
     ) -> Reply<api::SegmentsAtTime> {
+        let grant = self.access_or_update(&request)?;
         let request = request.into_inner();
         let (scope, stream) = stream_info(request.stream_info)?;
         let record = self
@@ -631,7 +853,7 @@ impl ControllerService for GrpcService {
             .collect();
         ok(api::SegmentsAtTime {
             segments,
-            delegation_token: self.token(&scope, &stream)?,
+            delegation_token: self.token_unless_none(&scope, &stream, grant)?,
         })
     }
 
@@ -639,20 +861,23 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::SegmentId>,
     ) -> Reply<api::SuccessorResponse> {
-        self.successors(request.into_inner()).await
+        let granted = self.require_stream(&request, Permission::Read)?;
+        self.successors(request.into_inner(), granted).await
     }
 
     async fn get_segments_immediately_following(
         &self,
         request: Request<api::SegmentId>,
     ) -> Reply<api::SuccessorResponse> {
-        self.successors(request.into_inner()).await
+        let granted = self.require_stream(&request, Permission::Read)?;
+        self.successors(request.into_inner(), granted).await
     }
 
     async fn get_segments_between(
         &self,
         request: Request<api::StreamCutRange>,
     ) -> Reply<api::StreamCutRangeResponse> {
+        let granted = self.require_stream(&request, Permission::Read)?;
         let request = request.into_inner();
         let (scope, stream) = stream_info(request.stream_info)?;
         let record = self
@@ -675,11 +900,12 @@ impl ControllerService for GrpcService {
                     segment_id: id,
                 })
                 .collect(),
-            delegation_token: self.token(&scope, &stream)?,
+            delegation_token: self.token(&scope, &stream, granted)?,
         })
     }
 
     async fn get_uri(&self, request: Request<api::SegmentId>) -> Reply<api::NodeUri> {
+        self.require_named(&request, Permission::Read)?;
         let request = request.into_inner();
         let (scope, stream) = stream_info(request.stream_info)?;
         let node = self
@@ -695,6 +921,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::SegmentId>,
     ) -> Reply<api::SegmentValidityResponse> {
+        self.require_stream(&request, Permission::Read)?;
         let request = request.into_inner();
         let (scope, stream) = stream_info(request.stream_info)?;
         let response = match self
@@ -713,6 +940,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::StreamCut>,
     ) -> Reply<api::StreamCutValidityResponse> {
+        self.require_stream(&request, Permission::Read)?;
         let request = request.into_inner();
         let (scope, stream) = stream_info(request.stream_info)?;
         let record = self
@@ -726,6 +954,7 @@ impl ControllerService for GrpcService {
     }
 
     async fn scale(&self, request: Request<api::ScaleRequest>) -> Reply<api::ScaleResponse> {
+        self.require_stream(&request, Permission::ReadUpdate)?;
         use api::scale_response::ScaleStreamStatus as S;
         let request = request.into_inner();
         let (scope, stream) = stream_info(request.stream_info)?;
@@ -764,6 +993,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::ScaleStatusRequest>,
     ) -> Reply<api::ScaleStatusResponse> {
+        self.require_stream(&request, Permission::Read)?;
         use api::scale_status_response::ScaleStatus as S;
         let request = request.into_inner();
         let (scope, stream) = stream_info(request.stream_info)?;
@@ -791,6 +1021,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::CreateTxnRequest>,
     ) -> Reply<api::CreateTxnResponse> {
+        let granted = self.require_stream(&request, Permission::ReadUpdate)?;
         let request = request.into_inner();
         let (scope, stream) = stream_info(request.stream_info)?;
         let (id, segments) = self
@@ -804,7 +1035,7 @@ impl ControllerService for GrpcService {
                 .iter()
                 .map(|r| segment_range(&scope, &stream, r))
                 .collect(),
-            delegation_token: self.token(&scope, &stream)?,
+            delegation_token: self.token(&scope, &stream, granted)?,
         })
     }
 
@@ -812,6 +1043,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::PingTxnRequest>,
     ) -> Reply<api::PingTxnStatus> {
+        self.require_stream(&request, Permission::ReadUpdate)?;
         use api::ping_txn_status::Status as S;
         let request = request.into_inner();
         let (scope, stream) = stream_info(request.stream_info)?;
@@ -836,6 +1068,7 @@ impl ControllerService for GrpcService {
     }
 
     async fn commit_transaction(&self, request: Request<api::TxnRequest>) -> Reply<api::TxnStatus> {
+        self.require_stream(&request, Permission::ReadUpdate)?;
         let request = request.into_inner();
         let (scope, stream) = stream_info(request.stream_info)?;
         let id = txn_id_from_api(request.txn_id)?;
@@ -847,6 +1080,7 @@ impl ControllerService for GrpcService {
     }
 
     async fn abort_transaction(&self, request: Request<api::TxnRequest>) -> Reply<api::TxnStatus> {
+        self.require_stream(&request, Permission::ReadUpdate)?;
         let request = request.into_inner();
         let (scope, stream) = stream_info(request.stream_info)?;
         let id = txn_id_from_api(request.txn_id)?;
@@ -858,6 +1092,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::TxnRequest>,
     ) -> Reply<api::TxnState> {
+        self.require_stream(&request, Permission::Read)?;
         use api::txn_state::State as S;
         let request = request.into_inner();
         let (scope, stream) = stream_info(request.stream_info)?;
@@ -884,6 +1119,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::ListCompletedTxnRequest>,
     ) -> Reply<api::ListCompletedTxnResponse> {
+        self.require_stream(&request, Permission::Read)?;
         use api::txn_response::Status as S;
         let (scope, stream) = stream_info(request.into_inner().stream_info)?;
         let completed = self
@@ -911,6 +1147,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::RemoveWriterRequest>,
     ) -> Reply<api::RemoveWriterResponse> {
+        self.require_stream(&request, Permission::ReadUpdate)?;
         use api::remove_writer_response::Status as S;
         let request = request.into_inner();
         let (scope, stream) = stream_info(request.stream)?;
@@ -936,6 +1173,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::TimestampFromWriter>,
     ) -> Reply<api::TimestampResponse> {
+        self.require_stream(&request, Permission::ReadUpdate)?;
         use api::timestamp_response::Status as S;
         let request = request.into_inner();
         let position = request
@@ -971,6 +1209,11 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::KeyValueTableConfig>,
     ) -> Reply<api::CreateKeyValueTableStatus> {
+        self.require(
+            &request,
+            &resource::scope(&request.get_ref().scope),
+            Permission::ReadUpdate,
+        )?;
         crate::grpc_groups::create_key_value_table(&self.controller, request.into_inner())
             .await
             .map(Response::new)
@@ -981,6 +1224,9 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::KeyValueTableInfo>,
     ) -> Reply<api::KeyValueTableConfigResponse> {
+        let table = request.get_ref();
+        let table = resource::key_value_table(&table.scope, &table.kvt_name);
+        self.require(&request, &table, Permission::Read)?;
         crate::grpc_groups::key_value_table_configuration(&self.controller, request.into_inner())
             .await
             .map(Response::new)
@@ -991,6 +1237,9 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::KeyValueTableInfo>,
     ) -> Reply<api::SegmentRanges> {
+        let table = request.get_ref();
+        let table = resource::key_value_table(&table.scope, &table.kvt_name);
+        self.require(&request, &table, Permission::ReadUpdate)?;
         crate::grpc_groups::key_value_table_segments(&self.controller, request.into_inner())
             .await
             .map(Response::new)
@@ -1001,16 +1250,31 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::KvTablesInScopeRequest>,
     ) -> Reply<api::KvTablesInScopeResponse> {
-        crate::grpc_groups::list_key_value_tables(&self.controller, request.into_inner())
-            .await
-            .map(Response::new)
-            .map_err(status)
+        let caller = request.extensions().get::<Caller>().cloned();
+        let scope = request.get_ref().scope.as_ref().map(|s| s.scope.clone());
+        self.require(
+            &request,
+            &resource::scope(&scope.unwrap_or_default()),
+            Permission::Read,
+        )?;
+        let mut page =
+            crate::grpc_groups::list_key_value_tables(&self.controller, request.into_inner())
+                .await
+                .map_err(status)?;
+        page.kvtables.retain(|table| {
+            let table = resource::key_value_table(&table.scope, &table.kvt_name);
+            self.granted_to(caller.as_ref(), &table) >= Permission::Read
+        });
+        ok(page)
     }
 
     async fn delete_key_value_table(
         &self,
         request: Request<api::KeyValueTableInfo>,
     ) -> Reply<api::DeleteKvTableStatus> {
+        let table = request.get_ref();
+        let table = resource::key_value_table(&table.scope, &table.kvt_name);
+        self.require(&request, &table, Permission::ReadUpdate)?;
         crate::grpc_groups::delete_key_value_table(&self.controller, request.into_inner())
             .await
             .map(Response::new)
@@ -1021,6 +1285,11 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::ReaderGroupConfiguration>,
     ) -> Reply<api::CreateReaderGroupResponse> {
+        self.require(
+            &request,
+            &resource::scope(&request.get_ref().scope),
+            Permission::ReadUpdate,
+        )?;
         crate::grpc_groups::create_reader_group(&self.controller, request.into_inner())
             .await
             .map(Response::new)
@@ -1031,6 +1300,11 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::ReaderGroupInfo>,
     ) -> Reply<api::ReaderGroupConfigResponse> {
+        self.require(
+            &request,
+            &resource::scope(&request.get_ref().scope),
+            Permission::Read,
+        )?;
         crate::grpc_groups::reader_group_config(&self.controller, request.into_inner())
             .await
             .map(Response::new)
@@ -1041,6 +1315,11 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::ReaderGroupConfiguration>,
     ) -> Reply<api::UpdateReaderGroupResponse> {
+        self.require(
+            &request,
+            &resource::scope(&request.get_ref().scope),
+            Permission::ReadUpdate,
+        )?;
         crate::grpc_groups::update_reader_group(&self.controller, request.into_inner())
             .await
             .map(Response::new)
@@ -1051,6 +1330,11 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::ReaderGroupInfo>,
     ) -> Reply<api::DeleteReaderGroupStatus> {
+        self.require(
+            &request,
+            &resource::scope(&request.get_ref().scope),
+            Permission::ReadUpdate,
+        )?;
         crate::grpc_groups::delete_reader_group(&self.controller, request.into_inner())
             .await
             .map(Response::new)
@@ -1061,6 +1345,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::StreamInfo>,
     ) -> Reply<api::SubscribersResponse> {
+        self.require_stream(&request, Permission::ReadUpdate)?;
         crate::grpc_groups::list_subscribers(&self.controller, request.into_inner())
             .await
             .map(Response::new)
@@ -1071,6 +1356,7 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::SubscriberStreamCut>,
     ) -> Reply<api::UpdateSubscriberStatus> {
+        self.require_stream(&request, Permission::ReadUpdate)?;
         crate::grpc_groups::update_subscriber_stream_cut(&self.controller, request.into_inner())
             .await
             .map(Response::new)

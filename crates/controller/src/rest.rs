@@ -5,7 +5,9 @@
 //! - Errors are `{"code": <status>, "message": "..."}`; [`error::status_of`] maps every
 //!   controller failure to its status.
 //! - With users configured ([`crate::auth`]), every route but `/v1/health*` needs Basic
-//!   credentials (401 otherwise); without, an `Authorization` header is ignored.
+//!   credentials (401 otherwise) and the permission Pravega's controller asks for on the
+//!   resource the route names (403 otherwise, see [`needed_permission`]); lists show only what
+//!   the caller may read. Without users, an `Authorization` header is ignored.
 //! - Reader groups are the controller's records; their online readers are not known to it.
 //! - `GET /v1/openapi.json` serves an OpenAPI 3 description of exactly these routes.
 
@@ -24,6 +26,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, put};
 use axum::Router;
 
+use crate::auth::{resource, Caller, Permission};
 use crate::core::Controller;
 use error::ApiError;
 
@@ -80,17 +83,48 @@ pub fn router(controller: Controller) -> Router {
         .with_state(controller)
 }
 
-/// Refuses calls without valid credentials when users are configured. Health routes stay open,
-/// for liveness and readiness probes.
+/// The permission a route needs, and on what, as Pravega's REST API asks for it; `None` for
+/// routes that need only valid credentials (and unknown routes, which answer 404 or 405).
+fn needed_permission(method: &Method, path: &str) -> Option<(String, Permission)> {
+    use Permission::{Read, ReadUpdate};
+    let parts: Vec<&str> = path.strip_prefix("/v1/")?.split('/').collect();
+    let read_or_update = |resource: String| {
+        let needed = if method == Method::GET {
+            Read
+        } else {
+            ReadUpdate
+        };
+        Some((resource, needed))
+    };
+    match parts.as_slice() {
+        ["health", "details", ..] => Some((resource::root(), ReadUpdate)),
+        ["scopes"] => read_or_update(resource::root()),
+        ["scopes", scope] if method == Method::GET => Some((resource::scope(scope), Read)),
+        ["scopes", _] => Some((resource::root(), ReadUpdate)),
+        ["scopes", scope, "streams"] | ["scopes", scope, "readergroups"] => {
+            read_or_update(resource::scope(scope))
+        }
+        ["scopes", scope, "streams", stream, ..] => read_or_update(resource::stream(scope, stream)),
+        ["scopes", scope, "readergroups", group] => {
+            read_or_update(resource::reader_group(scope, group))
+        }
+        _ => None,
+    }
+}
+
+/// Refuses calls without valid credentials (401) or without the permission their route needs
+/// (403) when users are configured; puts the [`Caller`] in the request for the handlers. Health
+/// routes (but details) stay open, for liveness and readiness probes.
 async fn require_credentials(
     axum::extract::State(controller): axum::extract::State<Controller>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let Some(users) = &controller.config().users else {
         return next.run(request).await;
     };
-    if request.uri().path().starts_with("/v1/health") {
+    let path = request.uri().path().to_owned();
+    if path.starts_with("/v1/health") && !path.starts_with("/v1/health/details") {
         return next.run(request).await;
     }
     let header = request
@@ -98,7 +132,21 @@ async fn require_credentials(
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
     match users.authenticate(header) {
-        Ok(_) => next.run(request).await,
+        Ok(user) => {
+            let caller = Caller(user);
+            if let Some((resource, needed)) = needed_permission(request.method(), &path) {
+                let granted = controller.permission(Some(&caller), &resource);
+                if granted < needed {
+                    let message = format!(
+                        "{} has {granted} on {resource}; this call needs {needed}",
+                        caller.0
+                    );
+                    return ApiError::new(StatusCode::FORBIDDEN, message).into_response();
+                }
+            }
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
         Err(failure) => {
             let mut response =
                 ApiError::new(StatusCode::UNAUTHORIZED, failure.to_string()).into_response();
@@ -129,6 +177,69 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routes_need_what_pravega_asks_for() {
+        use Permission::{Read, ReadUpdate};
+        let cases = [
+            (Method::GET, "/v1/scopes", Some(("prn::/", Read))),
+            (Method::POST, "/v1/scopes", Some(("prn::/", ReadUpdate))),
+            (Method::GET, "/v1/scopes/a", Some(("prn::/scope:a", Read))),
+            (Method::DELETE, "/v1/scopes/a", Some(("prn::/", ReadUpdate))),
+            (
+                Method::GET,
+                "/v1/scopes/a/streams",
+                Some(("prn::/scope:a", Read)),
+            ),
+            (
+                Method::POST,
+                "/v1/scopes/a/streams",
+                Some(("prn::/scope:a", ReadUpdate)),
+            ),
+            (
+                Method::GET,
+                "/v1/scopes/a/streams/b",
+                Some(("prn::/scope:a/stream:b", Read)),
+            ),
+            (
+                Method::PUT,
+                "/v1/scopes/a/streams/b",
+                Some(("prn::/scope:a/stream:b", ReadUpdate)),
+            ),
+            (
+                Method::PUT,
+                "/v1/scopes/a/streams/b/state",
+                Some(("prn::/scope:a/stream:b", ReadUpdate)),
+            ),
+            (
+                Method::GET,
+                "/v1/scopes/a/streams/b/scaling-events",
+                Some(("prn::/scope:a/stream:b", Read)),
+            ),
+            (
+                Method::GET,
+                "/v1/scopes/a/readergroups",
+                Some(("prn::/scope:a", Read)),
+            ),
+            (
+                Method::DELETE,
+                "/v1/scopes/a/readergroups/g",
+                Some(("prn::/scope:a/reader-group:g", ReadUpdate)),
+            ),
+            (
+                Method::GET,
+                "/v1/health/details",
+                Some(("prn::/", ReadUpdate)),
+            ),
+            (Method::GET, "/v1/openapi.json", None),
+            (Method::GET, "/v2/anything", None),
+        ];
+        for (method, path, expected) in cases {
+            let needed = needed_permission(&method, path);
+            let expected = expected.map(|(resource, permission)| (resource.to_owned(), permission));
+            assert_eq!(needed, expected, "{method} {path}");
+        }
+    }
 
     #[test]
     fn the_openapi_document_is_json_of_version_3() {

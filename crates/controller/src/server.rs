@@ -42,15 +42,16 @@ impl ControllerServer {
         let users = controller.config().users.clone();
         let service = ControllerServiceServer::with_interceptor(
             GrpcService::new(controller.clone(), grpc_addr),
-            move |request: tonic::Request<()>| {
+            move |mut request: tonic::Request<()>| {
                 if let Some(users) = &users {
                     let header = request
                         .metadata()
                         .get("authorization")
                         .and_then(|value| value.to_str().ok());
-                    users
+                    let user = users
                         .authenticate(header)
                         .map_err(|failure| tonic::Status::unauthenticated(failure.to_string()))?;
+                    request.extensions_mut().insert(crate::auth::Caller(user));
                 }
                 Ok(request)
             },

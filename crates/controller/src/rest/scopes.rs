@@ -2,17 +2,23 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use pravaha_types::validate_scope_name;
 
 use super::error::ApiError;
 use super::extract::{ApiPath, JsonBody};
 use super::json::{ScopeProperty, ScopesList};
+use crate::auth::{resource, Caller, Permission};
 use crate::core::Controller;
 use crate::error::ControllerError;
 
 /// `GET /v1/scopes`: every scope, through all pages.
-pub async fn list(State(controller): State<Controller>) -> Result<Json<ScopesList>, ApiError> {
+/// With users configured, only the scopes the caller may read.
+pub async fn list(
+    State(controller): State<Controller>,
+    caller: Option<Extension<Caller>>,
+) -> Result<Json<ScopesList>, ApiError> {
+    let caller = caller.map(|Extension(caller)| caller);
     let mut scopes = Vec::new();
     let mut token = String::new();
     loop {
@@ -27,6 +33,10 @@ pub async fn list(State(controller): State<Controller>) -> Result<Json<ScopesLis
         }
         scopes.extend(
             page.into_iter()
+                .filter(|scope| {
+                    controller.permission(caller.as_ref(), &resource::scope(scope))
+                        >= Permission::Read
+                })
                 .map(|scope_name| ScopeProperty { scope_name }),
         );
         token = next;

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use pravaha_types::{validate_stream_name, INTERNAL_NAME_PREFIX};
 use serde::Deserialize;
 
@@ -12,6 +12,7 @@ use super::extract::{ApiPath, ApiQuery, JsonBody};
 use super::json::{
     ScalingEventList, StreamProperty, StreamRequest, StreamStateBody, StreamsList, SEALED,
 };
+use crate::auth::{resource, Caller, Permission};
 use crate::core::Controller;
 use crate::error::ControllerError;
 use crate::model::StreamRecord;
@@ -63,9 +64,11 @@ impl Filter {
 /// pages of `list_streams`.
 pub async fn list(
     State(controller): State<Controller>,
+    caller: Option<Extension<Caller>>,
     ApiPath(scope): ApiPath<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<StreamsList>, ApiError> {
+    let caller = caller.map(|Extension(caller)| caller);
     let filter = Filter::parse(query)?;
     let tag = match &filter {
         Filter::Tag(tag) => Some(tag.as_str()),
@@ -86,6 +89,10 @@ pub async fn list(
         streams.extend(
             page.iter()
                 .filter(|record| filter.keeps(record))
+                .filter(|record| {
+                    let stream = resource::stream(&record.scope, &record.name);
+                    controller.permission(caller.as_ref(), &stream) >= Permission::Read
+                })
                 .map(|record| StreamProperty::new(&record.scope, &record.name, &record.config)),
         );
         token = next;
