@@ -372,6 +372,51 @@ fn the_engine_benchmark_is_still_a_subcommand() {
     assert!(!output.status.success());
 }
 
+#[test]
+fn repeated_engine_runs_end_with_their_median_ratio() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "bench",
+        "engine",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--seconds",
+        "0.1",
+        "--sizes",
+        "100",
+        "--appenders",
+        "2",
+        "--repeat",
+        "3",
+        "--json",
+    ];
+    let output = pravaha(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    let mut ratios: Vec<f64> = lines[..3]
+        .iter()
+        .map(|run| run["ratio"].as_f64().unwrap())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let summary = &lines[3];
+    assert_eq!(number(summary, "runs"), 3);
+    assert_eq!(summary["median_ratio"].as_f64().unwrap(), ratios[1]);
+    assert_eq!(summary["min_ratio"].as_f64().unwrap(), ratios[0]);
+    assert_eq!(summary["max_ratio"].as_f64().unwrap(), ratios[2]);
+    assert!(is_empty(dir.path()));
+    let output = pravaha(&["bench", "engine", "--repeat", "0"]);
+    assert!(!output.status.success());
+}
+
 fn is_empty(dir: &Path) -> bool {
     std::fs::read_dir(dir).unwrap().next().is_none()
 }

@@ -35,7 +35,11 @@ pub struct EngineArgs {
     /// Numbers of concurrent appenders.
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 64])]
     appenders: Vec<usize>,
-    /// Print one JSON object per case instead of a table.
+    /// Runs of each case (baseline, then engine, each time); with more than one, a summary
+    /// gives the median ratio, steadier than one run's on a noisy machine.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    repeat: u32,
+    /// Print one JSON object per run (and per summary) instead of a table.
     #[arg(long)]
     json: bool,
 }
@@ -86,28 +90,57 @@ pub fn run(args: &EngineArgs) -> anyhow::Result<()> {
     }
     for &size in &args.sizes {
         for &appenders in &args.appenders {
-            let scratch = tempfile::Builder::new()
-                .prefix("pravaha-bench-")
-                .tempdir_in(&args.dir)
-                .with_context(|| format!("creating a directory in {}", args.dir.display()))?;
-            let baseline = baseline(
-                &scratch.path().join("baseline.dat"),
-                size,
-                appenders,
-                duration,
-            )?;
-            let engine = runtime.block_on(engine(scratch.path(), size, appenders, 1, duration))?;
-            report(size, appenders, &engine, &baseline, args.json);
-            let path = scratch.path().to_path_buf();
-            scratch
-                .close()
-                .with_context(|| format!("removing {}", path.display()))?;
+            let mut ratios = Vec::with_capacity(args.repeat as usize);
+            for _ in 0..args.repeat {
+                let scratch = tempfile::Builder::new()
+                    .prefix("pravaha-bench-")
+                    .tempdir_in(&args.dir)
+                    .with_context(|| format!("creating a directory in {}", args.dir.display()))?;
+                let baseline = baseline(
+                    &scratch.path().join("baseline.dat"),
+                    size,
+                    appenders,
+                    duration,
+                )?;
+                let engine =
+                    runtime.block_on(engine(scratch.path(), size, appenders, 1, duration))?;
+                ratios.push(report(size, appenders, &engine, &baseline, args.json));
+                let path = scratch.path().to_path_buf();
+                scratch
+                    .close()
+                    .with_context(|| format!("removing {}", path.display()))?;
+            }
+            if ratios.len() > 1 {
+                summarize(size, appenders, &mut ratios, args.json);
+            }
         }
     }
     Ok(())
 }
 
-fn report(size: usize, appenders: usize, engine: &Figures, baseline: &Figures, json: bool) {
+/// The median (the lower middle one for an even count), least and greatest of `ratios`.
+fn spread(ratios: &mut [f64]) -> (f64, f64, f64) {
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios[(ratios.len() - 1) / 2];
+    (median, ratios[0], ratios[ratios.len() - 1])
+}
+
+fn summarize(size: usize, appenders: usize, ratios: &mut [f64], json: bool) {
+    let runs = ratios.len();
+    let (median, least, greatest) = spread(ratios);
+    if json {
+        println!(
+            "{{\"size\":{size},\"appenders\":{appenders},\"runs\":{runs},\"median_ratio\":{median:.3},\"min_ratio\":{least:.3},\"max_ratio\":{greatest:.3}}}"
+        );
+    } else {
+        println!(
+            "{size:>9} {appenders:>9} | median ratio {median:.2} over {runs} runs (least {least:.2}, greatest {greatest:.2})"
+        );
+    }
+}
+
+/// Prints one run; returns its ratio (engine MB/s ÷ baseline MB/s).
+fn report(size: usize, appenders: usize, engine: &Figures, baseline: &Figures, json: bool) -> f64 {
     let ratio = engine.megabytes_per_second() / baseline.megabytes_per_second();
     if json {
         println!(
@@ -115,7 +148,7 @@ fn report(size: usize, appenders: usize, engine: &Figures, baseline: &Figures, j
             figures_json(engine),
             figures_json(baseline)
         );
-        return;
+        return ratio;
     }
     println!(
         "{:>9} {:>9} | {:>12.0} {:>9.1} {:>10} {:>10} {:>8.1} | {:>12.0} {:>9.1} {:>10} {:>10} | {:>6.2}",
@@ -132,6 +165,7 @@ fn report(size: usize, appenders: usize, engine: &Figures, baseline: &Figures, j
         format_duration(baseline.p99),
         ratio
     );
+    ratio
 }
 
 fn figures_json(figures: &Figures) -> String {
