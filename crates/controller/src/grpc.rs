@@ -581,8 +581,12 @@ impl ControllerService for GrpcService {
         &self,
         request: Request<api::StreamConfig>,
     ) -> Reply<api::CreateStreamStatus> {
+        // Internal streams need only READ: mark streams, and reader groups' state streams (as
+        // Pravega's default `readerGroupStreams.writesWithReadPermissions`).
         let needed = match request.get_ref().stream_named() {
-            Some(info) if info.stream.starts_with("_MARK") => Permission::Read,
+            Some(info) if info.stream.starts_with("_MARK") || info.stream.starts_with("_RG") => {
+                Permission::Read
+            }
             _ => Permission::ReadUpdate,
         };
         let scope = request
@@ -753,8 +757,10 @@ impl ControllerService for GrpcService {
                 ))
             }
             Op::Write | Op::ReadWrite if internal => {
-                // Readers write their group's state; writers write marks for watermarks.
-                let needed = if info.stream.starts_with("_MARK") {
+                // Readers write their group's state, writers marks for watermarks: READ on
+                // the group or the stream suffices (Pravega's default
+                // `readerGroupStreams.writesWithReadPermissions`).
+                let needed = if info.stream.starts_with("_MARK") || info.stream.starts_with("_RG") {
                     Permission::Read
                 } else {
                     Permission::ReadUpdate
@@ -1288,7 +1294,7 @@ impl ControllerService for GrpcService {
         self.require(
             &request,
             &resource::scope(&request.get_ref().scope),
-            Permission::ReadUpdate,
+            Permission::Read,
         )?;
         crate::grpc_groups::create_reader_group(&self.controller, request.into_inner())
             .await
@@ -1318,7 +1324,7 @@ impl ControllerService for GrpcService {
         self.require(
             &request,
             &resource::scope(&request.get_ref().scope),
-            Permission::ReadUpdate,
+            Permission::Read,
         )?;
         crate::grpc_groups::update_reader_group(&self.controller, request.into_inner())
             .await
@@ -1333,7 +1339,7 @@ impl ControllerService for GrpcService {
         self.require(
             &request,
             &resource::scope(&request.get_ref().scope),
-            Permission::ReadUpdate,
+            Permission::Read,
         )?;
         crate::grpc_groups::delete_reader_group(&self.controller, request.into_inner())
             .await

@@ -271,6 +271,17 @@ async fn grpc_calls_need_the_permission_the_acl_grants() {
         .await
         .unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    // Readers write their group's state with READ on the group (Pravega's default).
+    let mut rg_client = client.clone();
+    let state = rg_client
+        .get_delegation_token(with_authorization(
+            info("_RGbilling", AccessOperation::Write),
+            Some(&reader),
+        ))
+        .await
+        .unwrap();
+    let claims = token_claims(&state.into_inner().delegation_token);
+    assert_eq!(claims["prn::/scope:shop/stream:_RGbilling"], "READ_UPDATE");
     let write = token(AccessOperation::ReadWrite, &admin).await.unwrap();
     let claims = token_claims(&write.into_inner().delegation_token);
     assert_eq!(claims["prn::/scope:shop/stream:archive"], "READ_UPDATE");
