@@ -29,13 +29,24 @@ fn pravaha(args: &[&str], env: &[(&str, &str)]) -> Command {
     command
 }
 
-/// Runs to completion (killed after [`TIMEOUT`]): exit success, stdout, stderr.
-fn run(mut command: Command) -> (bool, String, String) {
-    let child = command
+/// Runs to completion (killed after [`TIMEOUT`]) with nothing on stdin: exit success, stdout,
+/// stderr.
+fn run(command: Command) -> (bool, String, String) {
+    run_with_input(command, "")
+}
+
+/// [`run`] with `input` on stdin.
+fn run_with_input(mut command: Command, input: &str) -> (bool, String, String) {
+    use std::io::Write as _;
+    let mut child = command
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Dropped at the end of the statement: the child sees the end of its input. A child that
+    // exits without reading it closes the pipe, which is not this helper's failure.
+    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
     let pid = child.id();
     let (done, finished) = mpsc::channel();
     let waiter = std::thread::spawn(move || {
@@ -406,33 +417,10 @@ fn the_controller_finds_a_separate_segment_store_by_configuration() {
     store.terminate();
 }
 
-/// Runs the binary with `stdin` and the given environment: exit success, stdout, stderr.
-fn run_with_stdin(args: &[&str], env: &[(&str, &str)], stdin: &str) -> (bool, String, String) {
-    use std::io::Write as _;
-    let mut child = pravaha(args, env)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn a_password_file_makes_clients_authenticate() {
     let dir = tempfile::tempdir().unwrap();
-    let (hashed, digest, _) = run_with_stdin(&["password-hash"], &[], "1111_aaaa\n");
+    let (hashed, digest, _) = run_with_input(pravaha(&["password-hash"], &[]), "1111_aaaa\n");
     assert!(hashed);
     let passwd = dir.path().join("passwd");
     std::fs::write(
@@ -468,7 +456,7 @@ fn a_password_file_makes_clients_authenticate() {
     let client = |args: &[&str], env: &[(&str, &str)], stdin: &str| {
         let mut all = args.to_vec();
         all.extend(["--controller", &uri]);
-        run_with_stdin(&all, env, stdin)
+        run_with_input(pravaha(&all, env), stdin)
     };
     let (ok, _, stderr) = client(&["scope", "create", "shop"], &[], "");
     assert!(!ok);

@@ -80,6 +80,14 @@ names_stream! {
     api::SubscriberStreamCut => |m| m.stream_cut.as_ref().and_then(|c| c.stream_info.as_ref());
 }
 
+/// The stream a request names; `INVALID_ARGUMENT` when it names none.
+fn stream_of<T: NamesStream>(request: &Request<T>) -> Result<&api::StreamInfo, Status> {
+    request
+        .get_ref()
+        .stream_named()
+        .ok_or_else(|| Status::invalid_argument("streamInfo is missing"))
+}
+
 /// The resource a stream name stands for, as Pravega's controller checks it: a reader group's
 /// state stream (`_RG<group>`) is the reader group, a mark stream (`_MARK<stream>`) its stream.
 fn named_resource(scope: &str, stream: &str) -> String {
@@ -328,15 +336,9 @@ impl GrpcService {
         request: &Request<T>,
         needed: Permission,
     ) -> Result<Permission, Status> {
-        let info = request
-            .get_ref()
-            .stream_named()
-            .ok_or_else(|| Status::invalid_argument("streamInfo is missing"))?;
-        self.require(
-            request,
-            &resource::stream(&info.scope, &info.stream),
-            needed,
-        )
+        let info = stream_of(request)?;
+        let stream = resource::stream(&info.scope, &info.stream);
+        self.require(request, &stream, needed)
     }
 
     /// [`Self::require`] on what the named stream stands for ([`named_resource`]).
@@ -345,10 +347,7 @@ impl GrpcService {
         request: &Request<T>,
         needed: Permission,
     ) -> Result<Permission, Status> {
-        let info = request
-            .get_ref()
-            .stream_named()
-            .ok_or_else(|| Status::invalid_argument("streamInfo is missing"))?;
+        let info = stream_of(request)?;
         self.require(request, &named_resource(&info.scope, &info.stream), needed)
     }
 
