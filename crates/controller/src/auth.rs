@@ -189,6 +189,8 @@ pub struct Users {
     /// passwords themselves); `secret` is random per process.
     verified: Mutex<HashSet<[u8; 32]>>,
     secret: [u8; 32],
+    /// Checked against for unknown users (see [`Users::authenticate`]).
+    decoy: Digest64,
 }
 
 impl std::fmt::Debug for Users {
@@ -243,10 +245,12 @@ impl Users {
         }
         let mut secret = [0_u8; 32];
         rand::Rng::fill(&mut rand::thread_rng(), &mut secret[..]);
+        let decoy = decode_digest(&hash_password("decoy")).expect("a digest of our own");
         Ok(Self {
             users,
             verified: Mutex::default(),
             secret,
+            decoy,
         })
     }
 
@@ -282,7 +286,11 @@ impl Users {
             .map_err(|_| AuthFailure::Malformed)?;
         let decoded = String::from_utf8(decoded).map_err(|_| AuthFailure::Malformed)?;
         let (name, password) = decoded.split_once(':').ok_or(AuthFailure::Malformed)?;
-        let user = self.users.get(name).ok_or(AuthFailure::Invalid)?;
+        let Some(user) = self.users.get(name) else {
+            // As long as a wrong password takes, so that timing does not tell who exists.
+            check(&self.decoy, password);
+            return Err(AuthFailure::Invalid);
+        };
         let key = self.cache_key(header);
         if self.verified_contains(&key) {
             return Ok(name.to_owned());

@@ -85,9 +85,24 @@ pub fn router(controller: Controller) -> Router {
 
 /// The permission a route needs, and on what, as Pravega's REST API asks for it; `None` for
 /// routes that need only valid credentials (and unknown routes, which answer 404 or 405).
+/// Path segments are percent-decoded as the router decodes them for the handlers, so that
+/// `/v1/scopes/%62ank` is checked as scope `bank`; one that does not decode needs
+/// `READ_UPDATE` on everything.
 fn needed_permission(method: &Method, path: &str) -> Option<(String, Permission)> {
     use Permission::{Read, ReadUpdate};
-    let parts: Vec<&str> = path.strip_prefix("/v1/")?.split('/').collect();
+    let decoded: Result<Vec<String>, _> = path
+        .strip_prefix("/v1/")?
+        .split('/')
+        .map(|part| {
+            percent_encoding::percent_decode_str(part)
+                .decode_utf8()
+                .map(|text| text.into_owned())
+        })
+        .collect();
+    let Ok(decoded) = decoded else {
+        return Some(("prn::*".to_owned(), ReadUpdate));
+    };
+    let parts: Vec<&str> = decoded.iter().map(String::as_str).collect();
     let read_or_update = |resource: String| {
         let needed = if method == Method::GET {
             Read
@@ -232,6 +247,13 @@ mod tests {
                 Some(("prn::/", ReadUpdate)),
             ),
             (Method::GET, "/v1/openapi.json", None),
+            // Checked on the names the handlers see.
+            (
+                Method::DELETE,
+                "/v1/scopes/s/streams/%62ank",
+                Some(("prn::/scope:s/stream:bank", ReadUpdate)),
+            ),
+            (Method::GET, "/v1/scopes/%ff", Some(("prn::*", ReadUpdate))),
             (Method::GET, "/v2/anything", None),
         ];
         for (method, path, expected) in cases {
