@@ -342,27 +342,10 @@ fn without_a_server_it_fails_clearly() {
 #[test]
 fn the_engine_benchmark_is_still_a_subcommand() {
     let dir = tempfile::tempdir().unwrap();
-    let args = [
-        "bench",
-        "engine",
-        "--dir",
-        dir.path().to_str().unwrap(),
-        "--seconds",
-        "0.2",
-        "--sizes",
-        "100",
-        "--appenders",
-        "1",
-        "--json",
-    ];
-    let output = pravaha(&args);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let line: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(number(&line, "size"), 100);
+    let lines = engine_bench(dir.path(), &["--seconds", "0.2", "--appenders", "1"]);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = &lines[0];
+    assert_eq!(number(line, "size"), 100);
     assert!(number(&line["engine"], "appends") > 0, "{line}");
     assert!(number(&line["baseline"], "appends") > 0, "{line}");
     assert!(is_empty(dir.path()));
@@ -375,32 +358,8 @@ fn the_engine_benchmark_is_still_a_subcommand() {
 #[test]
 fn repeated_engine_runs_end_with_their_median_ratio() {
     let dir = tempfile::tempdir().unwrap();
-    let args = [
-        "bench",
-        "engine",
-        "--dir",
-        dir.path().to_str().unwrap(),
-        "--seconds",
-        "0.1",
-        "--sizes",
-        "100",
-        "--appenders",
-        "2",
-        "--repeat",
-        "3",
-        "--json",
-    ];
-    let output = pravaha(&args);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines: Vec<Value> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let extra = ["--seconds", "0.1", "--appenders", "2", "--repeat", "3"];
+    let lines = engine_bench(dir.path(), &extra);
     assert_eq!(lines.len(), 4, "{lines:?}");
     let mut ratios: Vec<f64> = lines[..3]
         .iter()
@@ -415,6 +374,24 @@ fn repeated_engine_runs_end_with_their_median_ratio() {
     assert!(is_empty(dir.path()));
     let output = pravaha(&["bench", "engine", "--repeat", "0"]);
     assert!(!output.status.success());
+}
+
+/// `pravaha bench engine --json` on 100-byte appends in `dir` with `extra` options; its lines.
+fn engine_bench(dir: &Path, extra: &[&str]) -> Vec<Value> {
+    let dir = dir.to_str().unwrap();
+    let mut args = vec!["bench", "engine", "--dir", dir, "--sizes", "100", "--json"];
+    args.extend_from_slice(extra);
+    let output = pravaha(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
 }
 
 fn is_empty(dir: &Path) -> bool {

@@ -182,6 +182,16 @@ struct Digest64 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller(pub String);
 
+/// A call refused for want of a permission; the message names who, what and on what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{user} has {granted} on {resource}; this call needs {needed}")]
+pub struct Denied {
+    pub user: String,
+    pub granted: Permission,
+    pub resource: String,
+    pub needed: Permission,
+}
+
 /// The users of a password file.
 pub struct Users {
     users: HashMap<String, User>,

@@ -931,6 +931,25 @@ impl Controller {
         }
     }
 
+    /// Whether `caller` has `needed` on `resource`; what it has, or why it is refused.
+    pub fn authorize(
+        &self,
+        caller: Option<&crate::auth::Caller>,
+        resource: &str,
+        needed: crate::auth::Permission,
+    ) -> Result<crate::auth::Permission, crate::auth::Denied> {
+        let granted = self.permission(caller, resource);
+        if granted >= needed {
+            return Ok(granted);
+        }
+        Err(crate::auth::Denied {
+            user: caller.map_or_else(|| "the caller".to_owned(), |caller| caller.0.clone()),
+            granted,
+            resource: resource.to_owned(),
+            needed,
+        })
+    }
+
     /// A delegation token for the stream, granting everything: empty with auth off.
     pub fn delegation_token(&self, scope: &str, stream: &str) -> Result<String, ControllerError> {
         self.delegation_token_for(scope, stream, crate::auth::Permission::ReadUpdate)

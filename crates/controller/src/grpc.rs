@@ -299,35 +299,17 @@ fn cut_from_api(cut: &std::collections::HashMap<i64, i64>) -> BTreeMap<i64, i64>
 }
 
 impl GrpcService {
-    /// What the caller of `request` may do with `resource`: everything when no users are
-    /// configured (see [`crate::auth`]).
-    fn granted<T>(&self, request: &Request<T>, resource: &str) -> Permission {
-        self.granted_to(request.extensions().get::<Caller>(), resource)
-    }
-
-    fn granted_to(&self, caller: Option<&Caller>, resource: &str) -> Permission {
-        self.controller.permission(caller, resource)
-    }
-
     /// Refuses the call (`PERMISSION_DENIED`) unless its caller has `needed` on `resource`;
-    /// returns what the caller has.
+    /// returns what the caller has (everything when no users are configured).
     fn require<T>(
         &self,
         request: &Request<T>,
         resource: &str,
         needed: Permission,
     ) -> Result<Permission, Status> {
-        let granted = self.granted(request, resource);
-        if granted >= needed {
-            return Ok(granted);
-        }
-        let user = request
-            .extensions()
-            .get::<Caller>()
-            .map_or("the caller", |caller| caller.0.as_str());
-        Err(Status::permission_denied(format!(
-            "{user} has {granted} on {resource}; this call needs {needed}"
-        )))
+        self.controller
+            .authorize(request.extensions().get::<Caller>(), resource, needed)
+            .map_err(|denied| Status::permission_denied(denied.to_string()))
     }
 
     /// [`Self::require`] on the stream the request names.
@@ -404,7 +386,7 @@ impl GrpcService {
                     .iter()
                     .filter(|r| {
                         let stream = resource::stream(&r.scope, &r.name);
-                        self.granted_to(caller, &stream) >= Permission::Read
+                        self.controller.permission(caller, &stream) >= Permission::Read
                     })
                     .map(|r| make_stream_info(&r.scope, &r.name))
                     .collect(),
@@ -516,7 +498,9 @@ impl ControllerService for GrpcService {
             .unwrap_or_default();
         let (mut scopes, next) = self.controller.list_scopes(&token).await.map_err(status)?;
         scopes.retain(|scope| {
-            self.granted_to(caller.as_ref(), &resource::scope(scope)) >= Permission::Read
+            self.controller
+                .permission(caller.as_ref(), &resource::scope(scope))
+                >= Permission::Read
         });
         ok(api::ScopesResponse {
             scopes,
@@ -1268,7 +1252,7 @@ impl ControllerService for GrpcService {
                 .map_err(status)?;
         page.kvtables.retain(|table| {
             let table = resource::key_value_table(&table.scope, &table.kvt_name);
-            self.granted_to(caller.as_ref(), &table) >= Permission::Read
+            self.controller.permission(caller.as_ref(), &table) >= Permission::Read
         });
         ok(page)
     }

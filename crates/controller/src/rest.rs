@@ -150,13 +150,9 @@ async fn require_credentials(
         Ok(user) => {
             let caller = Caller(user);
             if let Some((resource, needed)) = needed_permission(request.method(), &path) {
-                let granted = controller.permission(Some(&caller), &resource);
-                if granted < needed {
-                    let message = format!(
-                        "{} has {granted} on {resource}; this call needs {needed}",
-                        caller.0
-                    );
-                    return ApiError::new(StatusCode::FORBIDDEN, message).into_response();
+                if let Err(denied) = controller.authorize(Some(&caller), &resource, needed) {
+                    return ApiError::new(StatusCode::FORBIDDEN, denied.to_string())
+                        .into_response();
                 }
             }
             request.extensions_mut().insert(caller);
