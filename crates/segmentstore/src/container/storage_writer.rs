@@ -178,7 +178,7 @@ pub(super) fn select_work(
     config: &ContainerConfig,
     accepted: &ContainerState,
     committed: &ContainerState,
-    cache: &ReadIndex,
+    cache: &mut ReadIndex,
     unstored_total: u64,
     garbage: Vec<String>,
 ) -> Work {

@@ -29,6 +29,13 @@ pub trait LogDevice: Send + 'static {
     fn truncate(&mut self, name: &str, length: u64) -> io::Result<()>;
     /// Removes a file, durably.
     fn remove(&mut self, name: &str) -> io::Result<()>;
+    /// Removes a file the log no longer needs (log truncation), not necessarily durably: after
+    /// a crash it may still be there, as if this was never called. Files discarded one after
+    /// the other disappear in that order, so a crash never leaves a gap among the log files.
+    /// A discarded name may be used again at once.
+    fn discard(&mut self, name: &str) -> io::Result<()> {
+        self.remove(name)
+    }
     /// Whether calls block the calling thread on real I/O.
     fn is_blocking(&self) -> bool;
 }
@@ -55,6 +62,14 @@ pub struct FileLogDevice {
     spare: Option<SparePreparation>,
     /// A removed log file waits under the spare's name to be zero-filled when a spare is due.
     recycled: bool,
+    /// Unlinks discarded files in the background (started at the first discard).
+    remover: Option<Remover>,
+}
+
+/// A thread unlinking discarded log files, in the order received.
+struct Remover {
+    paths: std::sync::mpsc::Sender<PathBuf>,
+    thread: JoinHandle<()>,
 }
 
 struct OpenFile {
@@ -72,6 +87,12 @@ struct SparePreparation {
 
 /// The spare's name: not a log file name, and hidden from [`LogDevice::list`].
 const SPARE_NAME: &str = "next-log-file.spare";
+/// A discarded log file is renamed with this suffix before it is unlinked in the background:
+/// the rename is quick and in order with the log's other renames, while the unlink of a large
+/// file (freeing its blocks and cached pages) took about 5 ms, measured, during which the log
+/// thread wrote nothing. Such names are hidden from `list`; leftovers of a crash are removed
+/// when the device is opened.
+const DISCARDED_SUFFIX: &str = ".discarded";
 /// Zeros are handed to the disk this much at a time, so the log's syncs never queue behind
 /// more than one piece.
 const SPARE_PIECE_BYTES: usize = 256 << 10;
@@ -81,12 +102,26 @@ impl FileLogDevice {
     pub fn open(directory: impl AsRef<Path>) -> io::Result<Self> {
         let directory = directory.as_ref().to_path_buf();
         std::fs::create_dir_all(&directory)?;
+        for entry in std::fs::read_dir(&directory)? {
+            let entry = entry?;
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .ends_with(DISCARDED_SUFFIX)
+            {
+                match std::fs::remove_file(entry.path()) {
+                    Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+                    _ => {}
+                }
+            }
+        }
         Ok(Self {
             directory,
             open_files: HashMap::new(),
             preallocate_bytes: 0,
             spare: None,
             recycled: false,
+            remover: None,
         })
     }
 
@@ -141,6 +176,24 @@ impl FileLogDevice {
             .truncate(false)
             .write(true)
             .open(path)
+    }
+
+    /// Queues `path` for the background unlink, starting the remover thread if needed.
+    fn unlink_later(&mut self, path: PathBuf) -> io::Result<()> {
+        if self.remover.is_none() {
+            let (paths, queued) = std::sync::mpsc::channel::<PathBuf>();
+            let directory = self.directory.clone();
+            let thread = std::thread::Builder::new()
+                .name("log-remove".into())
+                .spawn(move || remove_discarded(&directory, &queued))?;
+            self.remover = Some(Remover { paths, thread });
+        }
+        let remover = self.remover.as_ref().expect("started above");
+        match remover.paths.send(path) {
+            Ok(()) => Ok(()),
+            // The thread stopped (a failed unlink): unlink here instead.
+            Err(returned) => std::fs::remove_file(returned.0),
+        }
     }
 
     fn take_ready_spare(&mut self) -> bool {
@@ -215,8 +268,33 @@ fn write_spare(path: &Path, bytes: u64, cancel: &AtomicBool) -> io::Result<()> {
     file.sync_all()
 }
 
+/// The remover thread: unlinks each path in turn and syncs the directory once the queue is
+/// empty, so that removals do not stay pending in the file system's journal for long.
+fn remove_discarded(directory: &Path, queued: &std::sync::mpsc::Receiver<PathBuf>) {
+    while let Ok(path) = queued.recv() {
+        let mut next = Some(path);
+        while let Some(path) = next.take() {
+            match std::fs::remove_file(&path) {
+                Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                    // Left for the next opening of the device, which removes discarded files.
+                    warn!(file = %path.display(), %error, "failed to remove a discarded log file");
+                }
+                _ => {}
+            }
+            next = queued.try_recv().ok();
+        }
+        if let Err(error) = File::open(directory).and_then(|d| d.sync_all()) {
+            warn!(directory = %directory.display(), %error, "failed to sync the log directory");
+        }
+    }
+}
+
 impl Drop for FileLogDevice {
     fn drop(&mut self) {
+        if let Some(remover) = self.remover.take() {
+            drop(remover.paths);
+            let _ = remover.thread.join();
+        }
         if let Some(spare) = self.spare.take() {
             spare.cancel.store(true, Ordering::Relaxed);
             let _ = spare.thread.join();
@@ -229,7 +307,9 @@ impl LogDevice for FileLogDevice {
         let mut names = Vec::new();
         for entry in std::fs::read_dir(&self.directory)? {
             let entry = entry?;
-            if entry.file_type()?.is_file() && entry.file_name() != SPARE_NAME {
+            let name = entry.file_name();
+            let hidden = name == SPARE_NAME || name.to_string_lossy().ends_with(DISCARDED_SUFFIX);
+            if entry.file_type()?.is_file() && !hidden {
                 names.push(entry.file_name().to_string_lossy().into_owned());
             }
         }
@@ -283,6 +363,22 @@ impl LogDevice for FileLogDevice {
             std::fs::remove_file(&path)?;
         }
         self.sync_directory()
+    }
+
+    fn discard(&mut self, name: &str) -> io::Result<()> {
+        self.open_files.remove(name);
+        let path = self.directory.join(name);
+        if self.preallocate_bytes > 0 && self.spare.is_none() && !self.recycled {
+            // As in `remove`; the directory is synced with the next new file's first sync.
+            std::fs::rename(&path, self.directory.join(SPARE_NAME))?;
+            self.recycled = true;
+            return Ok(());
+        }
+        let mut discarded = path.clone().into_os_string();
+        discarded.push(DISCARDED_SUFFIX);
+        let discarded = PathBuf::from(discarded);
+        std::fs::rename(&path, &discarded)?;
+        self.unlink_later(discarded)
     }
 
     fn is_blocking(&self) -> bool {

@@ -185,7 +185,7 @@ impl DurableLog {
         let mut removed = 0;
         while self.files.len() > 1 && self.files[1].first_sequence <= sequence {
             let oldest = self.files.front().expect("checked length").name.clone();
-            self.device.remove(&oldest)?;
+            self.device.discard(&oldest)?;
             self.files.pop_front();
             removed += 1;
         }

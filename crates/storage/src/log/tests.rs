@@ -470,3 +470,47 @@ fn removed_log_files_are_recycled_as_zero_filled_spares() {
     let (_, recovered) = DurableLog::open(Box::new(device()), config()).unwrap();
     assert_eq!(payloads(&recovered).last().unwrap(), &record(200).to_vec());
 }
+
+#[test]
+fn discarded_log_files_leave_at_once_and_are_unlinked_in_the_background() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("log");
+    let device = || FileLogDevice::open(&path).unwrap();
+    let (mut log, _) = DurableLog::open(Box::new(device()), config()).unwrap();
+    for n in 0..200 {
+        log.write(&[record(n)], false).unwrap();
+    }
+    let files_before = log.file_count();
+    assert!(files_before >= 3);
+    let removed = log.truncate_before(190).unwrap();
+    assert!(removed >= 2);
+    // Gone from the log's names at once (renamed), whatever the background thread has done.
+    let mut listed = device().list().unwrap();
+    listed.sort();
+    let kept: Vec<String> = log.files.iter().map(|file| file.name.clone()).collect();
+    assert_eq!(listed, kept);
+    drop(log);
+    // Dropping the device waits for the unlinks: nothing discarded is left.
+    let mut on_disk: Vec<String> = std::fs::read_dir(&path)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    on_disk.sort();
+    assert_eq!(on_disk, kept);
+    // A file discarded but not yet unlinked at a crash is removed when the device is opened,
+    // and never read as log.
+    std::fs::write(path.join("00000000000000000000.log.discarded"), b"stale").unwrap();
+    let (_, recovered) = DurableLog::open(Box::new(device()), config()).unwrap();
+    assert_eq!(
+        recovered.first().map(|r| r.sequence),
+        Some(log_first(&kept))
+    );
+    assert!(!path
+        .join("00000000000000000000.log.discarded")
+        .try_exists()
+        .unwrap());
+}
+
+fn log_first(names: &[String]) -> u64 {
+    super::parse_file_name(&names[0]).unwrap()
+}

@@ -190,7 +190,7 @@ impl Container {
                     &self.config,
                     &self.accepted,
                     &self.committed,
-                    &self.cache,
+                    &mut self.cache,
                     self.unstored_bytes,
                     std::mem::take(&mut self.garbage),
                 );
