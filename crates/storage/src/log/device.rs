@@ -196,6 +196,20 @@ impl FileLogDevice {
         }
     }
 
+    /// Stops appending to log file `name` and, when no spare exists or is being written,
+    /// keeps it as the next spare (see the type's documentation); whether it did. Renaming is
+    /// as atomic as unlinking: after a crash the file is either still a log file (as when an
+    /// unlink is lost) or a spare, which is never read as log.
+    fn recycle(&mut self, name: &str) -> io::Result<bool> {
+        self.open_files.remove(name);
+        if self.preallocate_bytes == 0 || self.spare.is_some() || self.recycled {
+            return Ok(false);
+        }
+        std::fs::rename(self.directory.join(name), self.directory.join(SPARE_NAME))?;
+        self.recycled = true;
+        Ok(true)
+    }
+
     fn take_ready_spare(&mut self) -> bool {
         if !self
             .spare
@@ -351,29 +365,20 @@ impl LogDevice for FileLogDevice {
     }
 
     fn remove(&mut self, name: &str) -> io::Result<()> {
-        self.open_files.remove(name);
         let path = self.directory.join(name);
-        if self.preallocate_bytes > 0 && self.spare.is_none() && !self.recycled {
-            // Kept as the next spare (see the type's documentation). Renaming is as atomic as
-            // unlinking: after a crash the file is either still a log file (as when an unlink
-            // is lost) or a spare, which is never read as log.
-            std::fs::rename(&path, self.directory.join(SPARE_NAME))?;
-            self.recycled = true;
-        } else {
+        if !self.recycle(name)? {
             std::fs::remove_file(&path)?;
         }
         self.sync_directory()
     }
 
     fn discard(&mut self, name: &str) -> io::Result<()> {
-        self.open_files.remove(name);
-        let path = self.directory.join(name);
-        if self.preallocate_bytes > 0 && self.spare.is_none() && !self.recycled {
-            // As in `remove`; the directory is synced with the next new file's first sync.
-            std::fs::rename(&path, self.directory.join(SPARE_NAME))?;
-            self.recycled = true;
+        // Unlike `remove`, no directory sync: a recycled file's rename is made durable with
+        // the next new file's first sync, and the remover thread syncs after its unlinks.
+        if self.recycle(name)? {
             return Ok(());
         }
+        let path = self.directory.join(name);
         let mut discarded = path.clone().into_os_string();
         discarded.push(DISCARDED_SUFFIX);
         let discarded = PathBuf::from(discarded);
