@@ -31,6 +31,16 @@ fn pravaha(args: &[&str], env: &[(&str, &str)]) -> Command {
 
 /// Runs to completion (killed after [`TIMEOUT`]) with nothing on stdin: exit success, stdout,
 /// stderr.
+/// `standalone` on `data_dir`, every server on an ephemeral port, then `extra`.
+fn standalone_args<'a>(data_dir: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["standalone", "--data-dir", data_dir.to_str().unwrap()];
+    for flag in ["--segment-store", "--grpc", "--rest"] {
+        args.extend([flag, "127.0.0.1:0"]);
+    }
+    args.extend_from_slice(extra);
+    args
+}
+
 fn run(command: Command) -> (bool, String, String) {
     run_with_input(command, "")
 }
@@ -185,19 +195,7 @@ fn an_unknown_key_in_the_file_fails_naming_it() {
     let file = dir.path().join("pravaha.toml");
     std::fs::write(&file, "[segment_store]\nlisten_adress = \"127.0.0.1:0\"\n").unwrap();
     let data_dir = dir.path().join("data");
-    let args = [
-        "standalone",
-        "--config",
-        file.to_str().unwrap(),
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-        "--segment-store",
-        "127.0.0.1:0",
-        "--grpc",
-        "127.0.0.1:0",
-        "--rest",
-        "127.0.0.1:0",
-    ];
+    let args = standalone_args(&data_dir, &["--config", file.to_str().unwrap()]);
     let (ok, _, stderr) = run(pravaha(&args, &[]));
     assert!(!ok);
     assert!(stderr.contains("unknown field `listen_adress`"), "{stderr}");
@@ -432,17 +430,7 @@ fn a_password_file_makes_clients_authenticate() {
     )
     .unwrap();
     let data_dir = dir.path().join("data");
-    let args = [
-        "standalone",
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-        "--segment-store",
-        "127.0.0.1:0",
-        "--grpc",
-        "127.0.0.1:0",
-        "--rest",
-        "127.0.0.1:0",
-    ];
+    let args = standalone_args(&data_dir, &[]);
     let env = [
         ("PRAVAHA_CONTROLLER_PASSWORD_FILE", passwd.to_str().unwrap()),
         ("PRAVAHA_TOKEN_SIGNING_KEY", "a long random secret"),

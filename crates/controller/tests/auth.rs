@@ -325,57 +325,53 @@ async fn rest_routes_need_the_permission_the_acl_grants() {
         "{message}"
     );
     let stream = serde_json::json!({"streamName": "orders", "scalingPolicy": {"type": "FIXED_NUM_SEGMENTS", "minSegments": 1}});
-    let denied = send(
-        reqwest::Method::POST,
-        "/v1/scopes/shop/streams",
-        reader,
-        Some(stream.clone()),
-    )
-    .await
-    .unwrap();
-    assert_eq!(denied.status().as_u16(), 403);
-    let created = send(
-        reqwest::Method::POST,
-        "/v1/scopes/shop/streams",
-        writer,
-        Some(stream),
-    )
-    .await
-    .unwrap();
-    assert_eq!(created.status().as_u16(), 201);
-    for path in ["/v1/scopes/other", "/v1/scopes/%6Fther"] {
-        let denied = send(reqwest::Method::GET, path, reader, None)
+    let sealed = serde_json::json!({"streamState": "SEALED"});
+    // In order: each step may rely on the ones before (the stream is created, then sealed).
+    let steps = [
+        (
+            "POST",
+            "/v1/scopes/shop/streams",
+            reader,
+            Some(&stream),
+            403,
+        ),
+        (
+            "POST",
+            "/v1/scopes/shop/streams",
+            writer,
+            Some(&stream),
+            201,
+        ),
+        // An encoded name is checked as the name the handler sees.
+        ("GET", "/v1/scopes/other", reader, None, 403),
+        ("GET", "/v1/scopes/%6Fther", reader, None, 403),
+        ("GET", "/v1/scopes/shop/streams/orders", reader, None, 200),
+        (
+            "PUT",
+            "/v1/scopes/shop/streams/orders/state",
+            reader,
+            Some(&sealed),
+            403,
+        ),
+        (
+            "PUT",
+            "/v1/scopes/shop/streams/orders/state",
+            writer,
+            Some(&sealed),
+            200,
+        ),
+    ];
+    for (method, path, user, body, expected) in steps {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = send(method.clone(), path, user, body.cloned())
             .await
             .unwrap();
-        assert_eq!(denied.status().as_u16(), 403, "{path}");
+        assert_eq!(
+            response.status().as_u16(),
+            expected,
+            "{method} {path} as {}",
+            user.0
+        );
     }
-    let got = send(
-        reqwest::Method::GET,
-        "/v1/scopes/shop/streams/orders",
-        reader,
-        None,
-    )
-    .await
-    .unwrap();
-    assert_eq!(got.status().as_u16(), 200);
-    let state = serde_json::json!({"streamState": "SEALED"});
-    let denied = send(
-        reqwest::Method::PUT,
-        "/v1/scopes/shop/streams/orders/state",
-        reader,
-        Some(state.clone()),
-    )
-    .await
-    .unwrap();
-    assert_eq!(denied.status().as_u16(), 403);
-    let sealed = send(
-        reqwest::Method::PUT,
-        "/v1/scopes/shop/streams/orders/state",
-        writer,
-        Some(state),
-    )
-    .await
-    .unwrap();
-    assert_eq!(sealed.status().as_u16(), 200);
     cluster.stop().await;
 }
