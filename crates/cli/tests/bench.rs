@@ -348,6 +348,15 @@ fn the_engine_benchmark_is_still_a_subcommand() {
     assert_eq!(number(line, "size"), 100);
     assert!(number(&line["engine"], "appends") > 0, "{line}");
     assert!(number(&line["baseline"], "appends") > 0, "{line}");
+    for side in ["engine", "baseline"] {
+        let figures = &line[side];
+        let (p50, p99, max) = (
+            number(figures, "p50_us"),
+            number(figures, "p99_us"),
+            number(figures, "max_us"),
+        );
+        assert!(0 < p50 && p50 <= p99 && p99 <= max, "{side}: {figures}");
+    }
     assert!(is_empty(dir.path()));
 
     // Client options and a subcommand do not mix.

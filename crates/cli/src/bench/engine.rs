@@ -52,6 +52,8 @@ pub(super) struct Figures {
     pub bytes: u64,
     pub p50: Duration,
     pub p99: Duration,
+    /// The slowest acknowledgement: pauses rarer than one append in a hundred show only here.
+    pub max: Duration,
     /// Appends per sync (group-commit batch size).
     pub appends_per_sync: f64,
 }
@@ -73,13 +75,14 @@ pub fn run(args: &EngineArgs) -> anyhow::Result<()> {
         .build()?;
     if !args.json {
         println!(
-            "{:>9} {:>9} | {:>12} {:>9} {:>10} {:>10} {:>8} | {:>12} {:>9} {:>10} {:>10} | {:>6}",
+            "{:>9} {:>9} | {:>12} {:>9} {:>10} {:>10} {:>10} {:>8} | {:>12} {:>9} {:>10} {:>10} | {:>6}",
             "size",
             "appenders",
             "engine ap/s",
             "MB/s",
             "p50",
             "p99",
+            "max",
             "ap/sync",
             "baseline ap/s",
             "MB/s",
@@ -151,13 +154,14 @@ fn report(size: usize, appenders: usize, engine: &Figures, baseline: &Figures, j
         return ratio;
     }
     println!(
-        "{:>9} {:>9} | {:>12.0} {:>9.1} {:>10} {:>10} {:>8.1} | {:>12.0} {:>9.1} {:>10} {:>10} | {:>6.2}",
+        "{:>9} {:>9} | {:>12.0} {:>9.1} {:>10} {:>10} {:>10} {:>8.1} | {:>12.0} {:>9.1} {:>10} {:>10} | {:>6.2}",
         size,
         appenders,
         engine.appends_per_second(),
         engine.megabytes_per_second(),
         format_duration(engine.p50),
         format_duration(engine.p99),
+        format_duration(engine.max),
         engine.appends_per_sync,
         baseline.appends_per_second(),
         baseline.megabytes_per_second(),
@@ -170,13 +174,14 @@ fn report(size: usize, appenders: usize, engine: &Figures, baseline: &Figures, j
 
 fn figures_json(figures: &Figures) -> String {
     format!(
-        "{{\"appends\":{},\"seconds\":{:.3},\"appends_per_second\":{:.1},\"mb_per_second\":{:.2},\"p50_us\":{},\"p99_us\":{},\"appends_per_sync\":{:.1}}}",
+        "{{\"appends\":{},\"seconds\":{:.3},\"appends_per_second\":{:.1},\"mb_per_second\":{:.2},\"p50_us\":{},\"p99_us\":{},\"max_us\":{},\"appends_per_sync\":{:.1}}}",
         figures.appends,
         figures.elapsed.as_secs_f64(),
         figures.appends_per_second(),
         figures.megabytes_per_second(),
         figures.p50.as_micros(),
         figures.p99.as_micros(),
+        figures.max.as_micros(),
         figures.appends_per_sync
     )
 }
@@ -212,13 +217,14 @@ fn baseline(
     }
     let elapsed = started.elapsed();
     let appends = batches * appenders as u64;
-    let (p50, p99) = percentiles(&mut latencies);
+    let (p50, p99, max) = percentiles(&mut latencies);
     Ok(Figures {
         appends,
         elapsed,
         bytes: appends * size as u64,
         p50,
         p99,
+        max,
         appends_per_sync: appenders as f64,
     })
 }
@@ -269,13 +275,14 @@ pub(super) async fn engine(
     let stats = store.containers()[0].stats().await?;
     store.shutdown().await;
     let appends = latencies.len() as u64;
-    let (p50, p99) = percentiles(&mut latencies);
+    let (p50, p99, max) = percentiles(&mut latencies);
     Ok(Figures {
         appends,
         elapsed,
         bytes: appends * size as u64,
         p50,
         p99,
+        max,
         appends_per_sync: stats.log_records as f64 / stats.log_frames.max(1) as f64,
     })
 }
@@ -341,14 +348,15 @@ async fn append_one_at_a_time(
     Ok(latencies)
 }
 
-fn percentiles(latencies: &mut [Duration]) -> (Duration, Duration) {
+/// The median, the 99th percentile and the maximum of `latencies` (zero when empty).
+fn percentiles(latencies: &mut [Duration]) -> (Duration, Duration, Duration) {
     if latencies.is_empty() {
-        return (Duration::ZERO, Duration::ZERO);
+        return (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     }
     latencies.sort_unstable();
     let at = |quantile: f64| {
         let index = ((latencies.len() - 1) as f64 * quantile).round() as usize;
         latencies[index]
     };
-    (at(0.50), at(0.99))
+    (at(0.50), at(0.99), at(1.0))
 }
