@@ -638,3 +638,43 @@ async fn shutdown_waits_for_the_tier2_writes_in_flight() {
         );
     }
 }
+
+/// Operations are committed (made visible to reads) after the next batch is handed to the log,
+/// not when they are acknowledged. Whatever a writer was told is durable must still be what it
+/// reads next, while other writers keep the container busy with new batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_append_is_visible_to_the_next_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let mut writers = Vec::new();
+    for writer in 0..16 {
+        let name = format!("scope/visible/{writer}.#epoch.0");
+        let c = store.container(&name).clone();
+        c.create_segment(&name, SegmentKind::Stream, vec![])
+            .await
+            .unwrap();
+        writers.push(tokio::spawn(async move {
+            let mut expected = Vec::new();
+            for n in 0..40_u32 {
+                let data = format!("<{writer}:{n}>");
+                let outcome = c
+                    .append(
+                        &name,
+                        Bytes::from(data.clone()),
+                        AppendConditions::default(),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(outcome.offset, Some(expected.len() as u64));
+                expected.extend_from_slice(data.as_bytes());
+                let info = c.info(&name).await.unwrap();
+                assert_eq!(info.length, expected.len() as u64, "{name} after {n}");
+                let read = c.read(&name, 0, 1 << 20, Duration::ZERO).await.unwrap();
+                assert_eq!(read.data, expected, "{name} after {n}");
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+}

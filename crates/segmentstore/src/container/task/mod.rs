@@ -74,8 +74,7 @@ pub(super) struct Container {
     outbox: Vec<LogAppend>,
     /// Requests answered by the last durability report (how many writers may append again).
     released: usize,
-    /// Operations just made durable, committed after their requests are answered (a buffer
-    /// kept between reports).
+    /// Operations durable and answered but not yet committed (see `commit_durable`).
     durable: Vec<(u64, Operation)>,
 }
 
@@ -171,6 +170,11 @@ impl Container {
                 self.gather(&mut requests, &mut shutdown_reply).await;
             }
             self.flush_outbox();
+            // Committing waits until the next batch is on its way to the log: it then overlaps
+            // that batch's sync instead of delaying it. It may sequence more (a checkpoint,
+            // throttled requests), which goes to the log at once.
+            self.commit_durable();
+            self.flush_outbox();
             if shutdown_reply.is_some() {
                 break;
             }
@@ -190,6 +194,7 @@ impl Container {
                 Some(completion) => self.on_log(completion),
                 None => break,
             }
+            self.commit_durable();
             self.flush_outbox();
         }
         while let Ok(request) = requests.try_recv() {
@@ -213,8 +218,9 @@ impl Container {
     }
 
     /// Writers that were just acknowledged usually append again at once. Before handing the log
-    /// a small batch, let them run (a few yields, no timers) so that their records reach the log
-    /// writer in one message and one wake-up rather than one by one.
+    /// a small batch (or committing what was just answered), let them run (a few yields, no
+    /// timers) so that their records reach the log writer in one message and one wake-up rather
+    /// than one by one.
     async fn gather(
         &mut self,
         requests: &mut mpsc::Receiver<Command>,
@@ -222,7 +228,8 @@ impl Container {
     ) {
         let mut idle_yields = 0;
         for _ in 0..MAX_GATHER_YIELDS {
-            if self.outbox.is_empty() || self.outbox.len() >= self.released || idle_yields >= 2 {
+            let waiting = !self.outbox.is_empty() || !self.durable.is_empty();
+            if !waiting || self.outbox.len() >= self.released || idle_yields >= 2 {
                 return;
             }
             tokio::task::yield_now().await;
@@ -254,6 +261,11 @@ impl Container {
     }
 
     fn on_request(&mut self, request: Command) {
+        if !matches!(request, Command::Append { .. }) {
+            // Appends are validated against the accepted state alone; anything else may look
+            // at the committed state (reads, Tier-2 work) and must see every answered append.
+            self.commit_durable();
+        }
         if let Some(error) = &self.failed {
             reject(request, error);
             return;
@@ -485,11 +497,11 @@ impl Container {
     fn on_log(&mut self, completion: LogCompletion) {
         match completion {
             LogCompletion::Durable(up_to) => {
-                // Answer first, then commit: the writers answered run on the other workers
-                // while this task commits, and no request can see the state in between (this
-                // task takes the next request only after both).
+                // Answer now, commit later (`commit_durable`): the writers answered append
+                // again at once, and their next batch should reach the log before this task
+                // spends time committing. Until then only appends are taken, and they do not
+                // look at the committed state.
                 let mut released = 0;
-                let mut durable = std::mem::take(&mut self.durable);
                 while self.pending.front().is_some_and(|p| p.sequence <= up_to) {
                     let pending = self.pending.pop_front().expect("checked non-empty");
                     self.in_flight_bytes -= pending.bytes;
@@ -498,17 +510,10 @@ impl Container {
                         done(Ok(()));
                     }
                     if let Some(operation) = pending.operation {
-                        durable.push((pending.sequence, operation));
+                        self.durable.push((pending.sequence, operation));
                     }
                 }
-                for (sequence, operation) in durable.drain(..) {
-                    self.commit(sequence, operation);
-                }
-                self.durable = durable;
                 self.released = released;
-                self.evict_if_needed();
-                self.drain_throttled();
-                self.maybe_checkpoint();
             }
             LogCompletion::Truncated { before, log_bytes } => {
                 self.log_bytes = log_bytes;
@@ -517,6 +522,23 @@ impl Container {
             }
             LogCompletion::Failed(error) => self.fail(SegmentError::Log(error)),
         }
+    }
+
+    /// Commits the operations made durable (and answered) since the last call, then does what
+    /// committing may make due: eviction, throttled requests, a checkpoint.
+    fn commit_durable(&mut self) {
+        if self.durable.is_empty() {
+            return;
+        }
+        let mut durable = std::mem::take(&mut self.durable);
+        for (sequence, operation) in durable.drain(..) {
+            self.commit(sequence, operation);
+        }
+        // The buffer is kept between reports.
+        self.durable = durable;
+        self.evict_if_needed();
+        self.drain_throttled();
+        self.maybe_checkpoint();
     }
 
     /// Applies a durable operation to the committed state and the cache.
