@@ -205,11 +205,17 @@ pub enum Operation {
 }
 
 /// All metadata of a container.
+/// The container's maps are looked up several times per append; SipHash (the standard
+/// library's default, resistant to chosen-key flooding) cost more than the rest of a lookup.
+/// Segment names and ids come from authorized clients and the container itself, so a fast
+/// seeded hash is enough.
+pub type FastHash = foldhash::fast::RandomState;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerState {
     pub next_segment_id: SegmentId,
-    pub segments: HashMap<SegmentId, SegmentMeta>,
-    pub names: HashMap<String, SegmentId>,
+    pub segments: HashMap<SegmentId, SegmentMeta, FastHash>,
+    pub names: HashMap<String, SegmentId, FastHash>,
 }
 
 impl ContainerState {

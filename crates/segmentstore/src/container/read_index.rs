@@ -57,7 +57,7 @@ struct SegmentCache {
 
 #[derive(Default)]
 pub(super) struct ReadIndex {
-    segments: HashMap<SegmentId, SegmentCache>,
+    segments: HashMap<SegmentId, SegmentCache, crate::state::FastHash>,
     bytes: u64,
 }
 
