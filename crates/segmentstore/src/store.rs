@@ -40,6 +40,31 @@ impl SegmentStoreConfig {
             .join("log")
             .join(format!("container-{:04}", container.0))
     }
+
+    /// What a log file usually holds: a checkpoint starts a new file, so `checkpoint_log_bytes`
+    /// (or a full file).
+    fn usual_log_file_bytes(&self) -> u64 {
+        self.container
+            .log
+            .max_file_bytes
+            .min(self.container.checkpoint_log_bytes)
+    }
+
+    /// Log files are preallocated to what a file usually holds plus a sixteenth, for the batch
+    /// that crosses the mark and the checkpoint. A file that outgrows it is extended.
+    pub fn log_file_preallocation(&self) -> u64 {
+        let usual = self.usual_log_file_bytes();
+        usual + usual / 16
+    }
+
+    /// How many log files removed by truncation each container keeps for reuse: as many as one
+    /// truncation usually drops (the log holds about `max_unstored_bytes` of data behind its
+    /// oldest needed checkpoint), at most 16. Each is a preallocated file on disk besides the
+    /// log, so a container's Tier-1 directory holds at most this many more, plus one spare.
+    pub fn recycled_log_files(&self) -> usize {
+        let files = self.container.max_unstored_bytes / self.usual_log_file_bytes().max(1) + 1;
+        usize::try_from(files.min(16)).unwrap_or(16)
+    }
 }
 
 /// A running segment store; cheap to clone.
@@ -68,17 +93,10 @@ impl SegmentStore {
         let mut containers = Vec::with_capacity(config.container_count as usize);
         for index in 0..config.container_count {
             let id = ContainerId(index);
-            // Log files are preallocated to what a file usually holds: a checkpoint starts a new
-            // file, so `checkpoint_log_bytes` (or a full file), plus a sixteenth for the batch
-            // that crosses the mark and the checkpoint. A file that outgrows it is extended.
-            let log = &config.container.log;
-            let usual_file_bytes = log
-                .max_file_bytes
-                .min(config.container.checkpoint_log_bytes);
-            let preallocate_bytes = usual_file_bytes + usual_file_bytes / 16;
             let device = FileLogDevice::open(config.log_directory(id))
                 .map_err(|error| SegmentError::Log(Arc::new(error.into())))?
-                .with_preallocation(preallocate_bytes);
+                .with_preallocation(config.log_file_preallocation())
+                .with_recycling(config.recycled_log_files());
             let handle = ContainerHandle::start(
                 id,
                 config.container.clone(),

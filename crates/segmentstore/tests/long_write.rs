@@ -79,23 +79,52 @@ fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
+/// Bytes in a log directory: log files, and preallocated files kept for reuse (the spare and
+/// recycled files, named `*.spare`).
+fn log_dir_bytes(dir: &Path) -> (u64, u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (0, 0);
+    };
+    let (mut log, mut reserve) = (0, 0);
+    for entry in entries.filter_map(Result::ok) {
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        if meta.is_dir() {
+            let (inner_log, inner_reserve) = log_dir_bytes(&entry.path());
+            log += inner_log;
+            reserve += inner_reserve;
+            continue;
+        }
+        let length = meta.len();
+        if entry.file_name().to_string_lossy().ends_with(".spare") {
+            reserve += length;
+        } else {
+            log += length;
+        }
+    }
+    (log, reserve)
+}
+
 /// Samples the size of the log directory on a thread of its own until stopped.
 struct LogSampler {
     stop: Arc<AtomicBool>,
-    max: Arc<AtomicU64>,
+    max: Arc<(AtomicU64, AtomicU64)>,
     thread: std::thread::JoinHandle<usize>,
 }
 
 impl LogSampler {
     fn start(log_dir: std::path::PathBuf) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let max = Arc::new(AtomicU64::new(0));
+        let max = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
         let thread = {
             let (stop, max) = (stop.clone(), max.clone());
             std::thread::spawn(move || {
                 let mut samples = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    max.fetch_max(dir_bytes(&log_dir), Ordering::Relaxed);
+                    let (log, reserve) = log_dir_bytes(&log_dir);
+                    max.0.fetch_max(log, Ordering::Relaxed);
+                    max.1.fetch_max(reserve, Ordering::Relaxed);
                     samples += 1;
                     std::thread::sleep(Duration::from_millis(5));
                 }
@@ -105,11 +134,15 @@ impl LogSampler {
         Self { stop, max, thread }
     }
 
-    /// The largest size seen, and the number of samples.
-    fn finish(self) -> (u64, usize) {
+    /// The largest sizes seen (log files, reserved files), and the number of samples.
+    fn finish(self) -> ((u64, u64), usize) {
         self.stop.store(true, Ordering::Relaxed);
         let samples = self.thread.join().unwrap();
-        (self.max.load(Ordering::Relaxed), samples)
+        let max = (
+            self.max.0.load(Ordering::Relaxed),
+            self.max.1.load(Ordering::Relaxed),
+        );
+        (max, samples)
     }
 }
 
@@ -211,16 +244,18 @@ async fn log_stays_bounded_and_data_survives_restart() {
     .await;
     let throttled = quiet.throttled_requests;
     store.shutdown().await;
-    let (max_log, log_samples) = sampler.finish();
-    let log_after = dir_bytes(&log_dir);
+    let ((max_log, max_reserve), log_samples) = sampler.finish();
+    let (log_after, reserve_after) = log_dir_bytes(&log_dir);
     let tier2 = dir_bytes(&dir.path().join("tier2").join("container-0000"));
     println!(
         "wrote {} MiB in {written_in:?}; log on disk at most {} KiB ({log_samples} samples), \
-         {} KiB at the end; cache at most {} KiB ({} KiB beyond unstored data), unstored at \
+         {} KiB at the end; files kept for reuse at most {} KiB, {} KiB at the end; cache at most {} KiB ({} KiB beyond unstored data), unstored at \
          most {} KiB ({stat_samples} samples); {throttled} appends throttled; Tier-2 {} KiB",
         TOTAL_BYTES / MIB,
         max_log >> 10,
         log_after >> 10,
+        max_reserve >> 10,
+        reserve_after >> 10,
         max_cached >> 10,
         max_cached_beyond_unstored >> 10,
         max_unstored >> 10,
@@ -234,6 +269,14 @@ async fn log_stays_bounded_and_data_survives_restart() {
         "the log reached {max_log} bytes (bound {log_bound})"
     );
     assert!(max_log <= TOTAL_BYTES / 4);
+    // Besides the log, Tier-1 keeps the spare and removed files for reuse, a bounded number.
+    let reserve_config = config(dir.path());
+    let reserve_bound =
+        (reserve_config.recycled_log_files() as u64 + 1) * reserve_config.log_file_preallocation();
+    assert!(
+        max_reserve <= reserve_bound && reserve_after <= reserve_bound,
+        "files kept for reuse reached {max_reserve} bytes (bound {reserve_bound})"
+    );
     assert!(
         max_unstored <= MAX_UNSTORED_BYTES + (WRITERS * APPEND_BYTES) as u64,
         "back pressure bounds unstored data: {max_unstored}"

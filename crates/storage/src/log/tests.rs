@@ -514,3 +514,77 @@ fn discarded_log_files_leave_at_once_and_are_unlinked_in_the_background() {
 fn log_first(names: &[String]) -> u64 {
     super::parse_file_name(&names[0]).unwrap()
 }
+
+/// Names of the hidden files kept for reuse in a log directory, sorted.
+fn recycled_files(path: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(path)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("recycled-"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn every_file_a_truncation_drops_is_kept_for_reuse_up_to_a_bound() {
+    const MAX_RECYCLED_FILES: usize = 8;
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("log");
+    let device = || preallocating_device(&path).with_recycling(MAX_RECYCLED_FILES);
+    let (mut log, _) = DurableLog::open(Box::new(device()), config()).unwrap();
+    let mut sequence = 0;
+    while log.file_count() < 6 {
+        log.write(&[record(sequence)], false).unwrap();
+        sequence += 1;
+    }
+    // One truncation drops several files: all are kept (renamed, not unlinked), hidden from
+    // the log's names.
+    let removed = log.truncate_before(sequence - 1).unwrap();
+    assert!(removed >= 4, "removed {removed}");
+    assert_eq!(recycled_files(&path).len(), removed);
+    let mut listed = device().list().unwrap();
+    listed.sort();
+    let kept: Vec<String> = log.files.iter().map(|file| file.name.clone()).collect();
+    assert_eq!(listed, kept);
+    // New files reuse them: the log grows without the pool growing.
+    let pool = recycled_files(&path).len();
+    for _ in 0..200 {
+        log.write(&[record(sequence)], false).unwrap();
+        sequence += 1;
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert!(
+        recycled_files(&path).len() < pool,
+        "no recycled file was reused"
+    );
+    // Beyond the bound, dropped files are unlinked.
+    while log.file_count() < MAX_RECYCLED_FILES + 4 {
+        log.write(&[record(sequence)], false).unwrap();
+        sequence += 1;
+    }
+    let removed = log.truncate_before(sequence - 1).unwrap();
+    assert!(removed + recycled_files(&path).len() > MAX_RECYCLED_FILES);
+    assert_eq!(recycled_files(&path).len(), MAX_RECYCLED_FILES);
+    drop(log);
+    // Reopened, the kept files are adopted (never read as log) and reused.
+    let adopted = recycled_files(&path);
+    assert!(!adopted.is_empty());
+    let (mut log, recovered) = DurableLog::open(Box::new(device()), config()).unwrap();
+    assert_eq!(
+        payloads(&recovered).last().unwrap(),
+        &record(sequence - 1).to_vec()
+    );
+    for _ in 0..100 {
+        log.write(&[record(sequence)], false).unwrap();
+        sequence += 1;
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert!(recycled_files(&path).len() < adopted.len());
+    drop(log);
+    let (_, recovered) = DurableLog::open(Box::new(device()), config()).unwrap();
+    assert_eq!(
+        payloads(&recovered).last().unwrap(),
+        &record(sequence - 1).to_vec()
+    );
+}
