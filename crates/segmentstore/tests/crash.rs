@@ -730,8 +730,11 @@ fn log_dir_bytes(dir: &Path) -> (u64, bool) {
         let mut first: Option<u64> = None;
         for file in std::fs::read_dir(container.unwrap().path()).unwrap() {
             let file = file.unwrap();
-            bytes += file.metadata().unwrap().len();
             let name = file.file_name().into_string().unwrap();
+            // Preallocated files kept for reuse (`*.spare`) are not log.
+            if !name.ends_with(".spare") {
+                bytes += file.metadata().unwrap().len();
+            }
             if let Some(sequence) = name.strip_suffix(".log").and_then(|s| s.parse().ok()) {
                 first = Some(first.map_or(sequence, |f: u64| f.min(sequence)));
             }

@@ -66,21 +66,12 @@ fn append_data(index: usize) -> Vec<u8> {
 
 /// Bytes in the files under `dir`, recursively (files vanishing meanwhile count as empty).
 fn dir_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|entry| match entry.metadata() {
-            Ok(meta) if meta.is_dir() => dir_bytes(&entry.path()),
-            Ok(meta) => meta.len(),
-            Err(_) => 0,
-        })
-        .sum()
+    let (other, reserve) = log_dir_bytes(dir);
+    other + reserve
 }
 
-/// Bytes in a log directory: log files, and preallocated files kept for reuse (the spare and
-/// recycled files, named `*.spare`).
+/// Bytes in the files under `dir`, recursively, split into log files and preallocated files
+/// kept for reuse (the spare and recycled files, named `*.spare`).
 fn log_dir_bytes(dir: &Path) -> (u64, u64) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return (0, 0);
@@ -94,13 +85,10 @@ fn log_dir_bytes(dir: &Path) -> (u64, u64) {
             let (inner_log, inner_reserve) = log_dir_bytes(&entry.path());
             log += inner_log;
             reserve += inner_reserve;
-            continue;
-        }
-        let length = meta.len();
-        if entry.file_name().to_string_lossy().ends_with(".spare") {
-            reserve += length;
+        } else if entry.file_name().to_string_lossy().ends_with(".spare") {
+            reserve += meta.len();
         } else {
-            log += length;
+            log += meta.len();
         }
     }
     (log, reserve)
