@@ -28,3 +28,19 @@ pub(crate) fn write_out(file: &File, offset: u64, length: u64) -> io::Result<()>
 pub(crate) fn write_out(_file: &File, _offset: u64, _length: u64) -> io::Result<()> {
     Ok(())
 }
+
+/// Drops `[offset, offset + length)` of `file` from the page cache: clean pages only, so call
+/// it after [`write_out`]. Advice only: a failure changes nothing but memory use, so it is not
+/// reported. Elsewhere than on Linux it does nothing.
+#[cfg(target_os = "linux")]
+pub(crate) fn drop_cached(file: &File, offset: u64, length: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(length)) = (i64::try_from(offset), i64::try_from(length)) else {
+        return;
+    };
+    // SAFETY: advice on a file descriptor that `file` keeps open; no memory is passed.
+    unsafe { libc::posix_fadvise(file.as_raw_fd(), offset, length, libc::POSIX_FADV_DONTNEED) };
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn drop_cached(_file: &File, _offset: u64, _length: u64) {}

@@ -8,7 +8,8 @@
 //! 1. each chunk goes straight to its final path (created or truncated), in pieces of
 //!    [`PIECE_BYTES`]; each piece is pushed to the device and waited for (`sync_file_range`)
 //!    before the next one is written, so Tier-2 never has more than one piece queued at the
-//!    device and a log sync waits behind one piece at most (not behind a whole round);
+//!    device and a log sync waits behind one piece at most (not behind a whole round); once
+//!    written out, the piece's pages are dropped from the page cache (see [`PacedWriter`]);
 //! 2. then every file is `fdatasync`ed and every directory holding a chunk (and each new ancestor
 //!    up to the root) is `fsync`ed. The data is already on the device by then, so the first sync
 //!    commits the file-system journal for the whole batch and the others are cheap.
@@ -98,6 +99,13 @@ fn create(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Writes a chunk a piece at a time, and drops each piece from the page cache once it is on
+/// the device. Nothing reads a chunk back soon (its data is in the container's cache until it
+/// is evicted), so cached chunk pages would only push other data out of memory; and the next
+/// piece then reuses the pages just freed instead of taking memory never touched before, which
+/// is much dearer on virtual machines whose host reclaims free guest memory (measured on a
+/// 2-vCPU VM: a third of the Tier-2 writer's CPU time went to first touches of page-cache pages,
+/// and engine throughput at 1 KiB x 64 rose by about 9% without it).
 struct PacedWriter {
     file: File,
     piece: Vec<u8>,
@@ -113,6 +121,7 @@ impl PacedWriter {
         self.file.write_all(&self.piece)?;
         let length = self.piece.len() as u64;
         crate::sys::write_out(&self.file, self.flushed, length)?;
+        crate::sys::drop_cached(&self.file, self.flushed, length);
         self.flushed += length;
         self.piece.clear();
         Ok(())
