@@ -1,6 +1,6 @@
 //! The byte layout of operations in log records (documented in docs/formats/operations.md).
 //!
-//! A record is `format version: u8 = 1`, `kind: u8`, then the kind's fields. Integers are
+//! A record is `format version: u8 = 2`, `kind: u8`, then the kind's fields. Integers are
 //! little-endian; strings and byte fields are a u32 length and the bytes; lists a u32 count.
 
 use bytes::{BufMut, Bytes};
@@ -10,7 +10,13 @@ use crate::state::{
     AttributeId, ChunkRef, ContainerState, Operation, SegmentKind, SegmentMeta, TableSlot,
 };
 
-pub const OPERATION_FORMAT_VERSION: u8 = 1;
+/// The version written. Version 1 has the same layout and is still read: it predates chunks
+/// holding several ranges, which a version-1 reader would delete while still referenced (so it
+/// must refuse version-2 records, and does).
+pub const OPERATION_FORMAT_VERSION: u8 = 2;
+
+/// The oldest version read.
+const OLDEST_OPERATION_FORMAT_VERSION: u8 = 1;
 
 mod kind {
     pub const CHECKPOINT: u8 = 1;
@@ -136,7 +142,7 @@ fn data_len(operation: &Operation) -> usize {
 pub fn decode(record: &[u8]) -> Result<Operation, DecodeError> {
     let mut reader = Reader::new(record);
     let version = reader.u8()?;
-    if version != OPERATION_FORMAT_VERSION {
+    if !(OLDEST_OPERATION_FORMAT_VERSION..=OPERATION_FORMAT_VERSION).contains(&version) {
         return Err(DecodeError::Invalid {
             offset: 0,
             reason: format!("unsupported operation format version {version}"),

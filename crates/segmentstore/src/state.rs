@@ -36,6 +36,8 @@ impl SegmentKind {
 }
 
 /// A range of a segment stored in Tier-2: `length` bytes at `chunk_offset` in chunk `name`.
+/// A chunk may hold several ranges of one segment (never of two): they are adjacent, in order,
+/// in the segment and in the chunk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChunkRef {
     pub name: String,
@@ -286,11 +288,14 @@ impl ContainerState {
             Operation::Delete { id } => {
                 let segment = self.segments.remove(id).expect("deleting a known segment");
                 self.names.remove(&segment.name);
-                segment
+                let mut names: Vec<String> = segment
                     .chunks
                     .into_values()
                     .map(|chunk| chunk.name)
-                    .collect()
+                    .collect();
+                // A chunk holding several ranges appears once per range, in a run.
+                names.dedup();
+                names
             }
             Operation::UpdateAttributes {
                 id,
@@ -336,11 +341,24 @@ impl ContainerState {
             .filter(|(&chunk_start, chunk)| chunk_start + chunk.length <= start)
             .map(|(&chunk_start, _)| chunk_start)
             .collect();
-        dropped
+        let mut names: Vec<String> = dropped
             .into_iter()
             .filter_map(|chunk_start| segment.chunks.remove(&chunk_start))
             .map(|chunk| chunk.name)
-            .collect()
+            .collect();
+        // A chunk holding several ranges appears once per range, in a run; the ranges dropped
+        // are the segment's first ones, so only the first range kept can share their last
+        // chunk, which then stays.
+        names.dedup();
+        let kept = segment
+            .chunks
+            .values()
+            .next()
+            .map(|chunk| chunk.name.as_str());
+        if names.last().map(String::as_str) == kept {
+            names.pop();
+        }
+        names
     }
 
     fn apply_merge(

@@ -543,6 +543,89 @@ async fn tier2_follows_merge_truncate_and_delete() {
     store.shutdown().await;
 }
 
+/// Lengths of the chunk files, in name order.
+fn chunk_lengths(dir: &std::path::Path) -> Vec<u64> {
+    chunk_files(dir)
+        .iter()
+        .map(|path| std::fs::metadata(path).unwrap().len())
+        .collect()
+}
+
+async fn wait_for_chunk_lengths(dir: &std::path::Path, expected: &[u64]) {
+    for _ in 0..500 {
+        if chunk_lengths(dir) == expected {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "expected chunks of {expected:?} bytes, found {:?}",
+        chunk_lengths(dir)
+    );
+}
+
+/// Appends 1000 bytes of `byte` to `segment` and waits until they are in Tier-2.
+async fn append_stored(c: &pravaha_segmentstore::ContainerHandle, segment: &str, byte: u8) {
+    let data = Bytes::from(vec![byte; 1000]);
+    c.append(segment, data, AppendConditions::default())
+        .await
+        .unwrap();
+    wait_until_stored(c, segment).await;
+}
+
+/// Ranges stored one round at a time go into the segment's last chunk until it reaches the
+/// target size; a chunk is deleted only once truncation leaves none of its ranges, a merged
+/// source's chunk goes on growing in its target, and everything reads back from Tier-2 after a
+/// restart.
+#[tokio::test]
+async fn ranges_fill_a_chunk_up_to_the_target_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.container_count = 1;
+    cfg.container.chunk_target_bytes = 4000;
+    // Nothing stays cached once it is in Tier-2: reads after the restart come from chunks.
+    cfg.container.cache_budget_bytes = 0;
+    let store = SegmentStore::open(cfg.clone()).await.unwrap();
+    let c = store.container("a");
+    let name = "s/t/1.#epoch.0";
+    let source = "s/t/1.#epoch.0#transaction.0000000000000000000000000000000f";
+    c.create_segment(name, SegmentKind::Stream, vec![])
+        .await
+        .unwrap();
+    // Segment bytes [1000 i, 1000 (i + 1)) are all `b'a' + i`.
+    for i in 0..10 {
+        append_stored(c, name, b'a' + i).await;
+    }
+    wait_for_chunk_lengths(dir.path(), &[4000, 4000, 2000]).await;
+    // The first chunk goes once its last range is truncated away, the second stays while it
+    // holds a range after the start offset.
+    c.truncate(name, 4500).await.unwrap();
+    wait_for_chunk_lengths(dir.path(), &[4000, 2000]).await;
+    c.truncate(name, 6000).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(chunk_lengths(dir.path()), [4000, 2000]);
+    // The third chunk takes one more range; after the merge, the target's next range goes
+    // into the source's chunk (named after the source, sorted after the target's chunks).
+    append_stored(c, name, b'a' + 10).await;
+    c.create_segment(source, SegmentKind::Stream, vec![])
+        .await
+        .unwrap();
+    append_stored(c, source, b'a' + 11).await;
+    c.seal(source).await.unwrap();
+    c.merge(name, source).await.unwrap();
+    append_stored(c, name, b'a' + 12).await;
+    assert_eq!(chunk_lengths(dir.path()), [4000, 3000, 2000]);
+    store.shutdown().await;
+    let store = SegmentStore::open(cfg.clone()).await.unwrap();
+    let c = store.container("a");
+    let read = c.read_exact(name, 6000, 7000).await.unwrap();
+    let expected: Vec<u8> = (6..13).flat_map(|i| vec![b'a' + i; 1000]).collect();
+    assert!(read == expected, "read back from Tier-2");
+    c.delete_segment(name).await.unwrap();
+    wait_for_chunk_count(dir.path(), 0).await;
+    store.shutdown().await;
+}
+
 /// A create answered "already exists" because another create of the name is accepted but not
 /// yet durable must not overtake it: whoever is told the segment exists finds it at once
 /// (as a table too: `table_get` on a table created by the other request).

@@ -73,6 +73,29 @@ pub struct ChunkError {
 const WRITE_PART_MIN_BYTES: usize = 256 << 10;
 const WRITE_PIECE_BYTES: usize = 1 << 20;
 
+/// One write of a batch: `parts`, in order, written into chunk `name` at byte `offset`.
+///
+/// At offset 0 the chunk is created, or replaced whole. At a later offset the chunk is extended:
+/// it must exist and hold at least `offset` bytes, whatever it holds past `offset` is cut, and
+/// `parts` follow (only where [`ChunkStore::can_extend`] says so).
+#[derive(Debug, Clone)]
+pub struct ChunkWrite {
+    pub name: String,
+    pub offset: u64,
+    pub parts: Vec<Bytes>,
+}
+
+impl ChunkWrite {
+    /// A whole new chunk.
+    pub fn new_chunk(name: impl Into<String>, parts: Vec<Bytes>) -> Self {
+        Self {
+            name: name.into(),
+            offset: 0,
+            parts,
+        }
+    }
+}
+
 /// Handle to the chunk store; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct ChunkStore {
@@ -82,6 +105,8 @@ pub struct ChunkStore {
     /// Directories under the root whose own entry (in their parent) is known to be durable,
     /// so that each write syncs only the chunk's directory, not every ancestor again.
     durable_directories: Arc<Mutex<HashSet<PathBuf>>>,
+    /// Whether chunks can be extended in place (see [`ChunkStore::can_extend`]).
+    extendable: bool,
 }
 
 impl ChunkStore {
@@ -98,28 +123,39 @@ impl ChunkStore {
         let local_root = (config.scheme == "fs")
             .then(|| config.options.get("root").map(PathBuf::from))
             .flatten();
+        let extendable = local_root.is_some() || config.scheme == "memory";
         Ok(Self {
             operator,
             local_root,
             durable_directories: Arc::default(),
+            extendable,
         })
+    }
+
+    /// Whether [`ChunkWrite`]s at an offset past 0 (extending a chunk in place) are supported:
+    /// on the `fs` backend (a file written at an offset), and on `memory` (the object rewritten
+    /// whole, which is cheap there). Object stores cannot extend an object, so there every write
+    /// makes a new chunk.
+    pub fn can_extend(&self) -> bool {
+        self.extendable
     }
 
     /// Writes a whole chunk from `parts`, in order. The chunk is durable when this returns.
     pub async fn write(&self, name: &str, parts: Vec<Bytes>) -> Result<(), ChunkError> {
-        self.write_batch(vec![(name.to_owned(), parts)]).await
+        self.write_batch(vec![ChunkWrite::new_chunk(name, parts)])
+            .await
     }
 
-    /// Writes several whole chunks (name, parts in order); all of them are durable when this
-    /// returns `Ok`. After an error, any of them may be missing, partial or complete: the caller
-    /// must not reference them, and may write them again under the same names.
+    /// Performs several [`ChunkWrite`]s; all of them are durable when this returns `Ok`. After
+    /// an error, any of them may be missing, partial or complete: the caller must not reference
+    /// what they wrote, and may write it again (under the same name, at the same offset).
     ///
     /// On the `fs` backend the chunks are written as plain files, paced, and made durable
     /// together (see `chunk/local.rs`). Other backends write them one by one
     /// through OpenDAL; small parts are joined into larger pieces first, since backends write a
     /// buffer part by part and a chunk of 1 KiB appends would otherwise cost about a thousand
     /// calls per MiB.
-    pub async fn write_batch(&self, chunks: Vec<(String, Vec<Bytes>)>) -> Result<(), ChunkError> {
+    pub async fn write_batch(&self, chunks: Vec<ChunkWrite>) -> Result<(), ChunkError> {
         if let Some(root) = &self.local_root {
             let root = root.clone();
             let durable = self.durable_directories.clone();
@@ -135,9 +171,25 @@ impl ChunkStore {
                 )
             });
         }
-        for (name, parts) in chunks {
+        for write in chunks {
+            let name = write.name;
+            let mut parts = coalesce(write.parts);
+            if write.offset > 0 {
+                if !self.extendable {
+                    let unsupported = opendal::Error::new(
+                        DalErrorKind::Unsupported,
+                        "this backend cannot extend a chunk in place",
+                    );
+                    return Err(error("write", &name, unsupported));
+                }
+                let length = self.size(&name).await?;
+                if length < write.offset {
+                    return Err(error("write", &name, too_short(length, write.offset)));
+                }
+                parts.insert(0, self.read(&name, 0..write.offset).await?);
+            }
             self.operator
-                .write(&name, Buffer::from(coalesce(parts)))
+                .write(&name, Buffer::from(parts))
                 .await
                 .map_err(|source| error("write", &name, source))?;
         }
@@ -152,6 +204,15 @@ impl ChunkStore {
             .await
             .map(|buffer| buffer.to_bytes())
             .map_err(|source| error("read", name, source))
+    }
+
+    /// The size of a chunk in bytes.
+    pub async fn size(&self, name: &str) -> Result<u64, ChunkError> {
+        self.operator
+            .stat(name)
+            .await
+            .map(|metadata| metadata.content_length())
+            .map_err(|source| error("stat", name, source))
     }
 
     /// Deletes a chunk; deleting a chunk that does not exist succeeds.
@@ -207,6 +268,13 @@ fn coalesce(parts: Vec<Bytes>) -> Vec<Bytes> {
         pieces.push(Bytes::from(piece));
     }
     pieces
+}
+
+/// A chunk extended at `offset` holds fewer bytes than that: what references it is wrong.
+fn too_short(length: u64, offset: u64) -> opendal::Error {
+    let message =
+        format!("the chunk holds {length} bytes, fewer than the offset {offset} to extend it at");
+    opendal::Error::new(DalErrorKind::Unexpected, message)
 }
 
 fn error(operation: &'static str, path: &str, source: opendal::Error) -> ChunkError {
@@ -291,7 +359,10 @@ mod tests {
             .write("c/a/0", vec![Bytes::from(vec![1_u8; 2_000_000])])
             .await
             .unwrap();
-        let batch = vec![("c/a/0".to_owned(), small), ("c/b/0".to_owned(), large)];
+        let batch = vec![
+            ChunkWrite::new_chunk("c/a/0", small),
+            ChunkWrite::new_chunk("c/b/0", large),
+        ];
         store.write_batch(batch).await.unwrap();
         let read = store.read("c/a/0", 0..expected.len() as u64).await.unwrap();
         assert_eq!(read, expected);
@@ -299,6 +370,59 @@ mod tests {
         assert_eq!(length, expected.len() as u64, "an overwrite truncates");
         let second = store.read("c/b/0", 0..(local::PIECE_BYTES * 2 + 17) as u64);
         assert!(second.await.unwrap().iter().all(|&byte| byte == 9));
+    }
+
+    /// Extending in place: bytes land at the offset, whatever was past it is cut, and a chunk
+    /// shorter than the offset (or missing) is an error that leaves it as it was.
+    async fn extend(store: ChunkStore) {
+        assert!(store.can_extend());
+        let name = "c/s/0";
+        store
+            .write(name, vec![Bytes::from_static(b"abc")])
+            .await
+            .unwrap();
+        let at = |offset, text: &'static str| ChunkWrite {
+            name: name.to_owned(),
+            offset,
+            parts: vec![Bytes::from_static(text.as_bytes())],
+        };
+        store.write_batch(vec![at(3, "def")]).await.unwrap();
+        assert_eq!(store.read(name, 0..6).await.unwrap(), "abcdef");
+        // A retry after a failed round: the unreferenced tail is replaced, not kept.
+        store.write_batch(vec![at(4, "XY")]).await.unwrap();
+        assert_eq!(store.read(name, 0..6).await.unwrap(), "abcdXY");
+        store.write_batch(vec![at(2, "z")]).await.unwrap();
+        assert_eq!(
+            store.size(name).await.unwrap(),
+            3,
+            "what was past the offset is cut"
+        );
+        assert_eq!(store.read(name, 0..3).await.unwrap(), "abz");
+        let short = store.write_batch(vec![at(9, "q")]).await.unwrap_err();
+        assert!(
+            short.to_string().contains("fewer than the offset 9"),
+            "{short}"
+        );
+        assert_eq!(store.read(name, 0..3).await.unwrap(), "abz");
+        let missing = ChunkWrite {
+            name: "c/s/100".to_owned(),
+            offset: 5,
+            parts: vec![Bytes::from_static(b"q")],
+        };
+        store.write_batch(vec![missing]).await.unwrap_err();
+        let gone = store.size("c/s/100").await.unwrap_err();
+        assert_eq!(gone.kind, ChunkErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn filesystem_chunks_extend_in_place() {
+        let root = tempfile::tempdir().unwrap();
+        extend(ChunkStore::open(&ChunkStoreConfig::filesystem(root.path())).unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_chunks_extend_in_place() {
+        extend(ChunkStore::open(&ChunkStoreConfig::memory()).unwrap()).await;
     }
 
     #[tokio::test]

@@ -3,12 +3,19 @@
 //!
 //! Each round it asks the container for work ([`select_work`]), writes each chunk, and reports
 //! it; the container records a `Stored` operation, after which the data may leave the cache and
-//! the log. A chunk the container refuses (its segment changed meanwhile) is deleted again.
+//! the log. A new chunk the container refuses (its segment changed meanwhile) is deleted again.
+//!
+//! Where the chunk store can extend chunks in place, a segment's next range goes into the chunk
+//! holding the range just before it, until that chunk reaches `chunk_target_bytes`: one file
+//! per segment per round would cost a file creation (and its journal commit) for each, many per
+//! second with many busy segments under back pressure. A chunk may thus hold several consecutive
+//! ranges of one segment, each referenced on its own; they are always adjacent in the segment
+//! and in the chunk, and nothing else references the chunk.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use pravaha_storage::chunk::ChunkStore;
+use pravaha_storage::chunk::{ChunkStore, ChunkWrite};
 use pravaha_types::ContainerId;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -17,7 +24,7 @@ use tracing::warn;
 use super::command::Command;
 use super::read_index::ReadIndex;
 use super::ContainerConfig;
-use crate::state::{ChunkRef, ContainerState, SegmentId};
+use crate::state::{ChunkRef, ContainerState, SegmentId, SegmentMeta};
 
 pub(crate) enum WriterRequest {
     Work {
@@ -31,11 +38,14 @@ pub(crate) enum WriterRequest {
     },
 }
 
-/// One chunk to write: `parts` hold the segment's bytes from `offset`.
+/// One range to write: `parts` hold the segment's bytes from `offset`, which go into chunk
+/// `chunk_name` at `chunk_offset` (0: a new chunk; past 0: the end of the segment's chunk that
+/// holds the bytes before `offset`).
 pub(crate) struct Job {
     id: SegmentId,
     offset: u64,
     chunk_name: String,
+    chunk_offset: u64,
     parts: Vec<Bytes>,
 }
 
@@ -135,7 +145,11 @@ async fn run_round(
     let batch = work
         .jobs
         .iter()
-        .map(|job| (job.chunk_name.clone(), job.parts.clone()))
+        .map(|job| ChunkWrite {
+            name: job.chunk_name.clone(),
+            offset: job.chunk_offset,
+            parts: job.parts.clone(),
+        })
         .collect();
     if let Err(error) = chunks.write_batch(batch).await {
         warn!(%container, %error, "failed to write chunks; will retry");
@@ -145,7 +159,7 @@ async fn run_round(
         let length: u64 = job.parts.iter().map(|p| p.len() as u64).sum();
         let chunk = ChunkRef {
             name: job.chunk_name.clone(),
-            chunk_offset: 0,
+            chunk_offset: job.chunk_offset,
             length,
         };
         let (reply, accepted) = oneshot::channel();
@@ -164,15 +178,20 @@ async fn run_round(
         };
         if accepted {
             stored_any = true;
-        } else {
+        } else if job.chunk_offset == 0 {
             let _ = chunks.delete(&job.chunk_name).await;
         }
+        // A refused extension leaves bytes past the chunk's referenced end: the next write
+        // there cuts them, and the chunk goes whole once nothing references it.
     }
     Some(stored_any)
 }
 
 /// Picks the data to move to Tier-2: for each segment with unstored data, its first unstored
-/// range, when it is big enough, old enough, sealed, or the container is under pressure.
+/// range, when it is big enough, old enough, sealed, or the container is under pressure. With
+/// `extend`, a range goes into the end of the chunk holding the bytes before it, when that chunk
+/// stays within the target size.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn select_work(
     container: ContainerId,
     config: &ContainerConfig,
@@ -181,6 +200,7 @@ pub(super) fn select_work(
     cache: &mut ReadIndex,
     unstored_total: u64,
     garbage: Vec<String>,
+    extend: bool,
 ) -> Work {
     let now = Instant::now();
     let pressure = unstored_total >= config.max_unstored_bytes / 2;
@@ -223,10 +243,15 @@ pub(super) fn select_work(
             warn!(%container, segment = %segment.name, start, end, "unstored data missing from the cache");
             continue;
         };
+        let (chunk_name, chunk_offset) = extend
+            .then(|| extensible_chunk(sequenced, start, end - start, config.chunk_target_bytes))
+            .flatten()
+            .unwrap_or_else(|| (chunk_name(container, segment.id, start), 0));
         work.jobs.push(Job {
             id: segment.id,
             offset: start,
-            chunk_name: chunk_name(container, segment.id, start),
+            chunk_name,
+            chunk_offset,
             parts,
         });
         round_bytes += end - start;
@@ -237,8 +262,38 @@ pub(super) fn select_work(
     work
 }
 
+/// The chunk that holds `segment`'s bytes just before `start`, and the offset its end is at,
+/// when `length` more bytes fit in it within `target` bytes.
+fn extensible_chunk(
+    segment: &SegmentMeta,
+    start: u64,
+    length: u64,
+    target: u64,
+) -> Option<(String, u64)> {
+    let (before, chunk) = segment.chunk_at(start.checked_sub(1)?)?;
+    let end = chunk.chunk_offset + chunk.length;
+    (before + chunk.length == start && end + length <= target).then(|| (chunk.name.clone(), end))
+}
+
+/// Whether the chunk holding `segment`'s bytes just before `offset` ends there and at
+/// `chunk.chunk_offset` in chunk `chunk.name`: only then may `chunk` extend it.
+fn extends_previous(segment: &SegmentMeta, offset: u64, chunk: &ChunkRef) -> bool {
+    let Some(last_byte) = offset.checked_sub(1) else {
+        return false;
+    };
+    segment
+        .chunk_at(last_byte)
+        .is_some_and(|(before, previous)| {
+            before + previous.length == offset
+                && previous.name == chunk.name
+                && previous.chunk_offset + previous.length == chunk.chunk_offset
+        })
+}
+
 /// Whether a reported chunk still fits its segment: the segment exists, the range is sequenced,
-/// not yet stored, and not entirely truncated away.
+/// not yet stored, and not entirely truncated away; a range written into an existing chunk
+/// must still follow that chunk's last range (a truncation or deletion meanwhile may have made
+/// the chunk garbage).
 pub(super) fn stored_is_valid(
     accepted: &ContainerState,
     id: SegmentId,
@@ -251,5 +306,6 @@ pub(super) fn stored_is_valid(
     let end = offset + chunk.length;
     let overlaps =
         segment.chunk_at(offset).is_some() || segment.chunks.range(offset..end).next().is_some();
-    chunk.length > 0 && end <= segment.length && end > segment.start_offset && !overlaps
+    let placed = chunk.chunk_offset == 0 || extends_previous(segment, offset, chunk);
+    chunk.length > 0 && end <= segment.length && end > segment.start_offset && !overlaps && placed
 }

@@ -11,7 +11,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 #[test]
-fn golden_append_v1() {
+fn golden_append_v2() {
     let operation = Operation::Append {
         id: 5,
         offset: 16,
@@ -23,7 +23,7 @@ fn golden_append_v1() {
     assert_eq!(
         hex(&encoded),
         concat!(
-            "01",               // operation format version 1
+            "02",               // operation format version 2
             "03",               // kind: append
             "0500000000000000", // segment id 5
             "1000000000000000", // offset 16
@@ -36,10 +36,20 @@ fn golden_append_v1() {
         )
     );
     assert_eq!(decode(&encoded).unwrap(), operation);
+    // Version 1 had the same layout, and is still read.
+    let mut v1 = encoded.to_vec();
+    v1[0] = 1;
+    assert_eq!(decode(&v1).unwrap(), operation);
+    v1[0] = 3;
+    let error = decode(&v1).unwrap_err().to_string();
+    assert!(
+        error.contains("unsupported operation format version 3"),
+        "{error}"
+    );
 }
 
 #[test]
-fn golden_checkpoint_v1() {
+fn golden_checkpoint_v2() {
     let mut state = ContainerState {
         next_segment_id: 2,
         ..ContainerState::default()
@@ -75,8 +85,8 @@ fn golden_checkpoint_v1() {
     assert_eq!(
         hex(&encoded),
         concat!(
-            "01",
-            "01",               // version 1, kind: checkpoint
+            "02",
+            "01",               // version 2, kind: checkpoint
             "0200000000000000", // next segment id 2
             "01000000",         // one segment
             "0100000000000000", // id 1

@@ -5,48 +5,57 @@
 //! chunk, and it hands the device a whole chunk at once, which queues the log's syncs behind it.
 //! Here a batch is written as follows:
 //!
-//! 1. each chunk goes straight to its final path (created or truncated), in pieces of
-//!    [`PIECE_BYTES`]; each piece is pushed to the device and waited for (`sync_file_range`)
-//!    before the next one is written, so Tier-2 never has more than one piece queued at the
-//!    device and a log sync waits behind one piece at most (not behind a whole round); once
-//!    written out, the piece's pages are dropped from the page cache (see [`PacedWriter`]);
-//! 2. then every file is `fdatasync`ed and every directory holding a chunk (and each new ancestor
-//!    up to the root) is `fsync`ed. The data is already on the device by then, so the first sync
-//!    commits the file-system journal for the whole batch and the others are cheap.
+//! 1. each new chunk goes straight to its final path (created or truncated); a chunk extended
+//!    in place is opened, checked to hold at least the offset it is extended at, and cut there.
+//!    The bytes are written in pieces of [`PIECE_BYTES`]; each piece is pushed to the device and
+//!    waited for (`sync_file_range`) before the next one is written, so Tier-2 never has more
+//!    than one piece queued at the device and a log sync waits behind one piece at most (not
+//!    behind a whole round); once written out, the piece's pages are dropped from the page cache
+//!    (see [`PacedWriter`]);
+//! 2. then every file is `fdatasync`ed and every directory holding a new chunk (and each new
+//!    ancestor up to the root) is `fsync`ed. The data is already on the device by then, so the
+//!    first sync commits the file-system journal for the whole batch and the others are cheap.
 //!
-//! No temporary file is needed: a chunk is referenced only after this returns, a crash midway
-//! leaves at worst a partial, unreferenced file, which the retry overwrites under the same name
-//! or the orphan sweep deletes.
+//! No temporary file is needed: a chunk (or the part of it written now) is referenced only
+//! after this returns, so a crash midway leaves at worst a partial, unreferenced file, which the
+//! retry overwrites under the same name or the orphan sweep deletes, or unreferenced bytes past
+//! the end of an extended chunk, which the retry overwrites or cuts.
 
 use std::collections::{BTreeSet, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use bytes::Bytes;
 
+use super::ChunkWrite;
+
 /// Tier-2 data is handed to the device this much at a time.
 pub(super) const PIECE_BYTES: usize = 256 << 10;
 
-/// Writes every chunk of `chunks` (name, parts in order) under `root`; all of them are durable
-/// when this returns `Ok`. On an error, the name of the chunk (or directory) that failed.
+/// Performs every write of `chunks` under `root`; all of them are durable when this returns
+/// `Ok`. On an error, the name of the chunk (or directory) that failed.
 pub(super) fn write_batch(
     root: &Path,
-    chunks: Vec<(String, Vec<Bytes>)>,
+    chunks: Vec<ChunkWrite>,
     durable_directories: &Mutex<HashSet<PathBuf>>,
 ) -> Result<(), (String, io::Error)> {
     let mut files = Vec::with_capacity(chunks.len());
     let mut directories = BTreeSet::new();
-    for (name, parts) in chunks {
-        let path = root.join(&name);
+    for write in chunks {
+        let path = root.join(&write.name);
         let Some(directory) = path.parent().filter(|d| d.starts_with(root)) else {
-            return Err((name, io::Error::other("chunk name leaves the root")));
+            return Err((write.name, io::Error::other("chunk name leaves the root")));
         };
-        directories.insert(directory.to_path_buf());
-        match write_paced(&path, &parts) {
-            Ok(file) => files.push((name, file)),
-            Err(error) => return Err((name, error)),
+        // An extended chunk's entry is durable already: it was referenced.
+        if write.offset == 0 {
+            directories.insert(directory.to_path_buf());
+        }
+        match write_paced(&path, write.offset, &write.parts) {
+            Ok(file) => files.push((write.name, file)),
+            Err(error) => return Err((write.name, error)),
         }
     }
     for (name, file) in &files {
@@ -59,21 +68,37 @@ pub(super) fn write_batch(
     Ok(())
 }
 
-/// Creates (or truncates) `path` and writes `parts` to it, one piece at a time.
-fn write_paced(path: &Path, parts: &[Bytes]) -> io::Result<File> {
-    let file = match create(path) {
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            if let Some(directory) = path.parent() {
-                std::fs::create_dir_all(directory)?;
+/// Writes `parts` into `path` at `offset`, one piece at a time: at offset 0 into a new (or
+/// truncated) file, past it into an existing file of at least `offset` bytes, cut there first.
+fn write_paced(path: &Path, offset: u64, parts: &[Bytes]) -> io::Result<File> {
+    let file = if offset == 0 {
+        match create(path) {
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                if let Some(directory) = path.parent() {
+                    std::fs::create_dir_all(directory)?;
+                }
+                create(path)?
             }
-            create(path)?
+            other => other?,
         }
-        other => other?,
+    } else {
+        let file = OpenOptions::new().write(true).open(path)?;
+        let length = file.metadata()?.len();
+        if length < offset {
+            let message = format!(
+                "the chunk holds {length} bytes, fewer than the offset {offset} to extend it at"
+            );
+            return Err(io::Error::new(io::ErrorKind::InvalidData, message));
+        }
+        if length > offset {
+            file.set_len(offset)?;
+        }
+        file
     };
     let mut writer = PacedWriter {
         file,
         piece: Vec::with_capacity(PIECE_BYTES),
-        flushed: 0,
+        flushed: offset,
     };
     for part in parts {
         let mut rest: &[u8] = part;
@@ -109,7 +134,7 @@ fn create(path: &Path) -> io::Result<File> {
 struct PacedWriter {
     file: File,
     piece: Vec<u8>,
-    /// Bytes of the file already handed to the device.
+    /// Where the next piece goes: everything written before it is on the device.
     flushed: u64,
 }
 
@@ -118,7 +143,7 @@ impl PacedWriter {
         if self.piece.is_empty() {
             return Ok(());
         }
-        self.file.write_all(&self.piece)?;
+        self.file.write_all_at(&self.piece, self.flushed)?;
         let length = self.piece.len() as u64;
         crate::sys::write_out(&self.file, self.flushed, length)?;
         crate::sys::drop_cached(&self.file, self.flushed, length);

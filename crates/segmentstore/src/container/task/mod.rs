@@ -68,6 +68,8 @@ pub(super) struct Container {
     truncated_before: u64,
     /// Tier-2 chunks no longer referenced, for the writer to delete.
     garbage: Vec<String>,
+    /// Whether the chunk store extends chunks in place (see `storage_writer`).
+    extend_chunks: bool,
     failed: Option<SegmentError>,
     storage_writer: Option<storage_writer::StorageWriter>,
     /// Records sequenced but not yet handed to the log writer.
@@ -114,6 +116,7 @@ pub(super) async fn start(
         truncated_before: recovered.checkpoints.front().copied().unwrap_or(0),
         checkpoints: recovered.checkpoints,
         garbage: Vec::new(),
+        extend_chunks: chunks.can_extend(),
         failed: None,
         storage_writer: None,
         outbox: Vec::new(),

@@ -193,6 +193,7 @@ impl Container {
                     &mut self.cache,
                     self.unstored_bytes,
                     std::mem::take(&mut self.garbage),
+                    self.extend_chunks,
                 );
                 let _ = reply.send(work);
             }
