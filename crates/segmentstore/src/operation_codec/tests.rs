@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 
 use super::*;
@@ -233,4 +233,43 @@ proptest! {
     fn garbage_never_panics(input in proptest::collection::vec(any::<u8>(), 0..200)) {
         let _ = decode(&input);
     }
+}
+
+#[test]
+fn records_encoded_into_one_buffer_share_it_and_decode_alone() {
+    let operations: Vec<Operation> = (0..10_u64)
+        .map(|id| Operation::Append {
+            id,
+            offset: id * 100,
+            data: Bytes::from(vec![id as u8; 1000]),
+            attributes: vec![(7, id as i64)],
+            time_ms: 5,
+        })
+        .collect();
+    let mut buffer = BytesMut::new();
+    let records: Vec<Bytes> = operations
+        .iter()
+        .map(|operation| encode_into(&mut buffer, operation))
+        .collect();
+    for (record, operation) in records.iter().zip(&operations) {
+        assert_eq!(
+            record,
+            &encode(operation),
+            "the same bytes as a record of its own"
+        );
+        assert_eq!(&decode(record).unwrap(), operation);
+    }
+    // One allocation, records back to back.
+    for pair in records.windows(2) {
+        assert_eq!(
+            pair[0].as_ptr().wrapping_add(pair[0].len()),
+            pair[1].as_ptr()
+        );
+    }
+    // Once they are dropped, records fill the rest of the buffer, then start over in the
+    // same memory (no new allocation while nothing else holds it).
+    let first = records[0].as_ptr();
+    drop(records);
+    let reused = (0..200).any(|_| encode_into(&mut buffer, &operations[0]).as_ptr() == first);
+    assert!(reused, "the buffer's memory is taken up again");
 }
