@@ -262,7 +262,13 @@ pub(super) fn select_work(
     work
 }
 
-/// The chunk that holds `segment`'s bytes just before `start`, and the offset its end is at,
+/// The range of `segment` that ends at `offset`, if one is stored.
+fn stored_range_ending_at(segment: &SegmentMeta, offset: u64) -> Option<&ChunkRef> {
+    let (start, chunk) = segment.chunk_at(offset.checked_sub(1)?)?;
+    (start + chunk.length == offset).then_some(chunk)
+}
+
+/// The chunk holding `segment`'s bytes just before `start`, and the chunk offset its end is at,
 /// when `length` more bytes fit in it within `target` bytes.
 fn extensible_chunk(
     segment: &SegmentMeta,
@@ -270,24 +276,17 @@ fn extensible_chunk(
     length: u64,
     target: u64,
 ) -> Option<(String, u64)> {
-    let (before, chunk) = segment.chunk_at(start.checked_sub(1)?)?;
-    let end = chunk.chunk_offset + chunk.length;
-    (before + chunk.length == start && end + length <= target).then(|| (chunk.name.clone(), end))
+    let previous = stored_range_ending_at(segment, start)?;
+    let end = previous.chunk_offset + previous.length;
+    (end + length <= target).then(|| (previous.name.clone(), end))
 }
 
-/// Whether the chunk holding `segment`'s bytes just before `offset` ends there and at
-/// `chunk.chunk_offset` in chunk `chunk.name`: only then may `chunk` extend it.
+/// Whether `chunk` (a range at `offset`) directly follows, in the same chunk, the range
+/// stored just before `offset`: only then may it extend that chunk.
 fn extends_previous(segment: &SegmentMeta, offset: u64, chunk: &ChunkRef) -> bool {
-    let Some(last_byte) = offset.checked_sub(1) else {
-        return false;
-    };
-    segment
-        .chunk_at(last_byte)
-        .is_some_and(|(before, previous)| {
-            before + previous.length == offset
-                && previous.name == chunk.name
-                && previous.chunk_offset + previous.length == chunk.chunk_offset
-        })
+    stored_range_ending_at(segment, offset).is_some_and(|previous| {
+        previous.name == chunk.name && previous.chunk_offset + previous.length == chunk.chunk_offset
+    })
 }
 
 /// Whether a reported chunk still fits its segment: the segment exists, the range is sequenced,
@@ -308,4 +307,94 @@ pub(super) fn stored_is_valid(
         segment.chunk_at(offset).is_some() || segment.chunks.range(offset..end).next().is_some();
     let placed = chunk.chunk_offset == 0 || extends_previous(segment, offset, chunk);
     chunk.length > 0 && end <= segment.length && end > segment.start_offset && !overlaps && placed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{Operation, SegmentKind};
+
+    fn range(name: &str, chunk_offset: u64, length: u64) -> ChunkRef {
+        ChunkRef {
+            name: name.to_owned(),
+            chunk_offset,
+            length,
+        }
+    }
+
+    /// Segment 1 of 3000 bytes; [0, 2000) stored as two ranges of chunk "a".
+    fn state() -> ContainerState {
+        let mut state = ContainerState::default();
+        state.apply(&Operation::CreateSegment {
+            id: 1,
+            name: "s".into(),
+            kind: SegmentKind::Stream,
+            attributes: Vec::new(),
+            time_ms: 0,
+        });
+        state.apply(&Operation::Append {
+            id: 1,
+            offset: 0,
+            data: Bytes::from(vec![0; 3000]),
+            attributes: Vec::new(),
+            time_ms: 0,
+        });
+        for (offset, chunk) in [(0, range("a", 0, 1000)), (1000, range("a", 1000, 1000))] {
+            assert!(stored_is_valid(&state, 1, offset, &chunk));
+            state.apply(&Operation::Stored {
+                id: 1,
+                offset,
+                chunk,
+            });
+        }
+        state
+    }
+
+    #[test]
+    fn a_range_extends_only_the_chunk_holding_the_range_before_it_at_its_end() {
+        let state = state();
+        let segment = state.get(1).unwrap();
+        assert_eq!(
+            extensible_chunk(segment, 2000, 1000, 3000),
+            Some(("a".to_owned(), 2000))
+        );
+        assert_eq!(
+            extensible_chunk(segment, 2000, 1001, 3000),
+            None,
+            "past the target"
+        );
+        assert_eq!(
+            extensible_chunk(segment, 2500, 500, 3000),
+            None,
+            "not adjacent"
+        );
+        assert_eq!(extensible_chunk(segment, 0, 10, 3000), None);
+        assert!(stored_is_valid(&state, 1, 2000, &range("a", 2000, 1000)));
+        assert!(stored_is_valid(&state, 1, 2000, &range("b", 0, 1000)));
+        assert!(!stored_is_valid(&state, 1, 2000, &range("a", 1500, 1000)));
+        assert!(!stored_is_valid(&state, 1, 2000, &range("b", 2000, 1000)));
+        assert!(!stored_is_valid(&state, 1, 1500, &range("a", 2000, 500)));
+    }
+
+    #[test]
+    fn a_chunk_is_garbage_once_truncation_leaves_none_of_its_ranges() {
+        let mut state = state();
+        let truncate = |offset| Operation::Truncate {
+            id: 1,
+            offset,
+            time_ms: 0,
+        };
+        assert!(
+            state.apply(&truncate(1000)).is_empty(),
+            "one range of it is left"
+        );
+        // An extension planned before the truncation no longer follows a stored range.
+        let extension = range("a", 2000, 1000);
+        assert!(stored_is_valid(&state, 1, 2000, &extension));
+        assert_eq!(state.apply(&truncate(2000)), vec!["a".to_owned()]);
+        assert!(!stored_is_valid(&state, 1, 2000, &extension));
+        let mut deleted = self::state();
+        let garbage = deleted.apply(&Operation::Delete { id: 1 });
+        assert_eq!(garbage, vec!["a".to_owned()], "named once");
+    }
 }
