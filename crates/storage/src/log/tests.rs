@@ -247,11 +247,21 @@ async fn writer_reports_device_failure() {
     let (log, _) = open(&disk).unwrap();
     let (writer, mut completions) = LogWriter::start(log);
     disk.fail_after(0);
+    assert!(writer.failure().is_none());
     writer.append(0, record(0), false).unwrap();
+    let LogCompletion::Failed(reported) = completions.recv().await.unwrap() else {
+        panic!("a failure is reported");
+    };
+    // The writer has stopped: later requests are refused, and the failure that stopped it is
+    // at hand for whoever they came from (its report may not have been read yet).
+    assert!(completions.recv().await.is_none(), "the writer stopped");
     assert!(matches!(
-        completions.recv().await.unwrap(),
-        LogCompletion::Failed(_)
+        writer.append(1, record(1), false),
+        Err(LogError::Closed)
     ));
+    let kept = writer.failure().expect("the failure is kept");
+    assert!(std::sync::Arc::ptr_eq(&kept, &reported));
+    assert!(matches!(*kept, LogError::Io(_)), "{kept}");
 }
 
 #[test]

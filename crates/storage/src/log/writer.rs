@@ -12,7 +12,7 @@
 //! arrive. On a simulated disk the writer is an async task without lingering, which keeps
 //! simulations deterministic.
 
-use std::sync::{mpsc as std_mpsc, Arc};
+use std::sync::{mpsc as std_mpsc, Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -71,34 +71,59 @@ pub struct LogWriter {
     requests: Sender,
     running: Running,
     counters: Arc<super::LogCounters>,
+    failure: Arc<OnceLock<Arc<LogError>>>,
 }
 
-type Completions = mpsc::UnboundedSender<LogCompletion>;
+/// Where the writer reports, and where it leaves the failure that stopped it.
+struct Reporter {
+    completions: mpsc::UnboundedSender<LogCompletion>,
+    failure: Arc<OnceLock<Arc<LogError>>>,
+}
+
+impl Reporter {
+    /// Reports `outcome`; whether the writer goes on (not after a failure, nor once nobody
+    /// listens).
+    fn report(&self, outcome: LogCompletion) -> bool {
+        if let LogCompletion::Failed(error) = &outcome {
+            let _ = self.failure.set(error.clone());
+            let _ = self.completions.send(outcome);
+            return false;
+        }
+        self.completions.send(outcome).is_ok()
+    }
+}
 
 impl LogWriter {
     /// Starts the writer for `log`; completions arrive on the returned receiver. The caller
     /// bounds what it queues (the container limits bytes in flight).
     pub fn start(log: DurableLog) -> (Self, mpsc::UnboundedReceiver<LogCompletion>) {
         let (completions, completion_receiver) = mpsc::unbounded_channel();
+        let failure = Arc::new(OnceLock::new());
+        let reporter = Reporter {
+            completions,
+            failure: failure.clone(),
+        };
         let counters = log.counters();
         let writer = if log.is_blocking() {
             let (requests, receiver) = std_mpsc::channel();
             let thread = std::thread::Builder::new()
                 .name("pravaha-log".into())
-                .spawn(move || run_thread(log, &receiver, &completions))
+                .spawn(move || run_thread(log, &receiver, &reporter))
                 .expect("failed to start the log writer thread");
             Self {
                 requests: Sender::Thread(requests),
                 running: Running::Thread(thread),
                 counters,
+                failure,
             }
         } else {
             let (requests, receiver) = mpsc::unbounded_channel();
-            let task = tokio::spawn(run_task(log, receiver, completions));
+            let task = tokio::spawn(run_task(log, receiver, reporter));
             Self {
                 requests: Sender::Task(requests),
                 running: Running::Task(task),
                 counters,
+                failure,
             }
         };
         (writer, completion_receiver)
@@ -114,6 +139,12 @@ impl LogWriter {
         } else {
             Err(LogError::Closed)
         }
+    }
+
+    /// The failure that stopped the writer, once it has: what a request refused with
+    /// [`LogError::Closed`] should report, as the failure's own report may still be on its way.
+    pub fn failure(&self) -> Option<Arc<LogError>> {
+        self.failure.get().cloned()
     }
 
     /// Queues a record. Returns [`LogError::Closed`] when the writer has stopped.
@@ -256,11 +287,7 @@ impl ThreadInbox<'_> {
     }
 }
 
-fn run_thread(
-    mut log: DurableLog,
-    receiver: &std_mpsc::Receiver<Message>,
-    completions: &Completions,
-) {
+fn run_thread(mut log: DurableLog, receiver: &std_mpsc::Receiver<Message>, reporter: &Reporter) {
     let mut requests = ThreadInbox {
         queued: std::collections::VecDeque::new(),
         receiver,
@@ -306,8 +333,7 @@ fn run_thread(
                 outcome
             }
         };
-        let failed = matches!(outcome, LogCompletion::Failed(_));
-        if completions.send(outcome).is_err() || failed {
+        if !reporter.report(outcome) {
             return;
         }
     }
@@ -334,7 +360,7 @@ fn linger_for_more(
 async fn run_task(
     mut log: DurableLog,
     mut requests: mpsc::UnboundedReceiver<Message>,
-    completions: Completions,
+    reporter: Reporter,
 ) {
     let max_batch_bytes = log.config.max_batch_bytes;
     let mut queued = std::collections::VecDeque::new();
@@ -366,8 +392,7 @@ async fn run_task(
                 write(&mut log, &batch)
             }
         };
-        let failed = matches!(outcome, LogCompletion::Failed(_));
-        if completions.send(outcome).is_err() || failed {
+        if !reporter.report(outcome) {
             return;
         }
         // Let the container run between batches, as a real disk's latency would.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use pravaha_storage::chunk::ChunkStore;
-use pravaha_storage::log::{LogAppend, LogCompletion, LogDevice, LogWriter};
+use pravaha_storage::log::{LogAppend, LogCompletion, LogDevice, LogError, LogWriter};
 use pravaha_types::ContainerId;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -258,6 +258,17 @@ impl Container {
         }
     }
 
+    /// Fails the container after the log writer refused a request: with the failure that
+    /// stopped the writer when there was one (its own report may still be queued), so that
+    /// what is in flight is answered with the cause, not with "the log writer has stopped".
+    fn fail_log(&mut self, refused: LogError) {
+        let error = match self.log.failure() {
+            Some(failure) => SegmentError::Log(failure),
+            None => refused.into(),
+        };
+        self.fail(error);
+    }
+
     fn fail(&mut self, error: SegmentError) {
         if self.failed.is_none() {
             error!(container = %self.id, %error, "container failed; it must be restarted to recover");
@@ -499,7 +510,7 @@ impl Container {
         }
         let records = std::mem::take(&mut self.outbox);
         if let Err(error) = self.log.append_all(records) {
-            self.fail(error.into());
+            self.fail_log(error);
         }
     }
 
@@ -646,7 +657,7 @@ impl Container {
         if checkpoint > self.truncated_before {
             self.truncated_before = checkpoint;
             if let Err(error) = self.log.truncate_before(checkpoint) {
-                self.fail(error.into());
+                self.fail_log(error);
             }
         }
     }
